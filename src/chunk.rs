@@ -1,0 +1,378 @@
+//! What a chunk means: content, reasoning, finish, usage, error (pure).
+//!
+//! Every field is optional and unknown fields are ignored: servers differ, and
+//! OpenRouter's own chunks changed shape over the years. Strings borrow from
+//! the event data when they hold no escapes.
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use std::borrow::Cow;
+
+/// A JSON string that borrows when it can. (`#[serde(borrow)]` on an
+/// `Option<Cow<str>>` is silently ignored; a newtype makes it work.)
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl Text<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One streamed chunk, or a whole non-streamed completion.
+#[derive(Debug, Default, Deserialize)]
+pub struct Chunk<'a> {
+    #[serde(borrow)]
+    pub id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub model: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub provider: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub choices: Option<Vec<Choice<'a>>>,
+    pub usage: Option<Usage>,
+    #[serde(borrow)]
+    pub error: Option<ApiError<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Choice<'a> {
+    #[serde(borrow)]
+    pub delta: Option<Delta<'a>>,
+    /// A non-streamed completion carries `message` instead of `delta`.
+    #[serde(borrow)]
+    pub message: Option<Delta<'a>>,
+    #[serde(borrow)]
+    pub finish_reason: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub native_finish_reason: Option<Text<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Delta<'a> {
+    #[serde(borrow)]
+    pub content: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub reasoning: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub reasoning_content: Option<Text<'a>>,
+    pub tool_calls: Option<Vec<IgnoredAny>>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+pub struct Usage {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub total_tokens: Option<u64>,
+    pub cost: Option<f64>,
+    pub prompt_tokens_details: Option<PromptDetails>,
+    pub completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+pub struct PromptDetails {
+    pub cached_tokens: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+pub struct CompletionDetails {
+    pub reasoning_tokens: Option<u64>,
+}
+
+/// The `error` object of an error body or a mid-stream error chunk.
+#[derive(Debug, Default, Deserialize)]
+pub struct ApiError<'a> {
+    /// An HTTP-style number from OpenRouter, a string from others.
+    pub code: Option<serde_json::Value>,
+    #[serde(borrow)]
+    pub message: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub metadata: Option<ErrorMetadata<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ErrorMetadata<'a> {
+    #[serde(borrow)]
+    pub provider_name: Option<Text<'a>>,
+    /// The upstream body: usually a string, sometimes an object.
+    pub raw: Option<serde_json::Value>,
+}
+
+/// An error body: `{"error": {…}}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ErrorBody<'a> {
+    #[serde(borrow)]
+    pub error: Option<ApiError<'a>>,
+}
+
+impl<'a> Chunk<'a> {
+    pub fn parse(data: &'a str) -> serde_json::Result<Chunk<'a>> {
+        serde_json::from_str(data)
+    }
+
+    pub fn first_choice(&self) -> Option<&Choice<'a>> {
+        self.choices.as_ref().and_then(|c| c.first())
+    }
+
+    /// A choice that ended with `finish_reason: "error"`, if any.
+    pub fn errored_choice(&self) -> Option<&Choice<'a>> {
+        self.choices.iter().flatten().find(|c| {
+            c.finish_reason
+                .as_ref()
+                .is_some_and(|f| f.as_str() == "error")
+        })
+    }
+}
+
+impl<'a> Delta<'a> {
+    /// Answer text, skipping `null` and `""`.
+    pub fn text(&self) -> Option<&str> {
+        self.content
+            .as_ref()
+            .map(Text::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Reasoning text: OpenRouter's `reasoning`, or `reasoning_content` from others.
+    pub fn reasoning_text(&self) -> Option<&str> {
+        self.reasoning
+            .as_ref()
+            .or(self.reasoning_content.as_ref())
+            .map(Text::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn has_tool_calls(&self) -> bool {
+        self.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
+    }
+}
+
+impl ApiError<'_> {
+    /// `provider: message: raw`, each part only when present, on one line.
+    pub fn describe(&self, fallback_provider: Option<&str>) -> String {
+        let provider = self
+            .metadata
+            .as_ref()
+            .and_then(|m| m.provider_name.as_ref())
+            .map(Text::as_str)
+            .or(fallback_provider)
+            .filter(|p| !p.is_empty());
+        let message = match (&self.message, &self.code) {
+            (Some(m), _) if !m.as_str().is_empty() => m.as_str().to_string(),
+            (_, Some(code)) => format!("error code {}", value_text(code)),
+            _ => "unknown error".to_string(),
+        };
+        let raw = self
+            .metadata
+            .as_ref()
+            .and_then(|m| m.raw.as_ref())
+            .map(value_text);
+        let mut out = String::new();
+        if let Some(p) = provider {
+            out.push_str(p);
+            out.push_str(": ");
+        }
+        out.push_str(&message);
+        if let Some(raw) = raw.filter(|r| !r.is_empty() && *r != message) {
+            out.push_str(": ");
+            out.push_str(&raw);
+        }
+        one_line(&out, 500)
+    }
+}
+
+/// A string value as itself, anything else as compact JSON.
+fn value_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Folds whitespace runs (newlines included) into single spaces and cuts the
+/// text to `max` characters, so any message fits the one-line error rule.
+pub fn one_line(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 3));
+    let mut count = 0;
+    for word in text.split_whitespace() {
+        if count > 0 {
+            out.push(' ');
+            count += 1;
+        }
+        for ch in word.chars() {
+            if count >= max {
+                out.push('…');
+                return out;
+            }
+            out.push(ch);
+            count += 1;
+        }
+    }
+    out
+}
+
+/// Removes the whitespace between JSON tokens, keeping strings byte for byte,
+/// so a pretty-printed body becomes one JSON line without reordering keys.
+pub fn minify_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for ch in text.chars() {
+        if in_string {
+            out.push(ch);
+            if escaped {
+                escaped = false;
+            } else if ch == '\\' {
+                escaped = true;
+            } else if ch == '"' {
+                in_string = false;
+            }
+        } else if ch == '"' {
+            in_string = true;
+            out.push(ch);
+        } else if !matches!(ch, ' ' | '\t' | '\n' | '\r') {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Text of an HTTP error body: the JSON `error` when there is one, else the
+/// body itself cut to 200 characters.
+pub fn error_body_message(body: &str) -> String {
+    if let Ok(ErrorBody { error: Some(err) }) = serde_json::from_str::<ErrorBody>(body) {
+        return err.describe(None);
+    }
+    one_line(body, 200)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_chunk() {
+        let c = Chunk::parse(
+            r#"{"id":"gen-1","model":"m","provider":"P","choices":[{"index":0,"delta":{"content":"Hi \"there\"\n","role":"assistant"},"finish_reason":null}]}"#,
+        )
+        .unwrap();
+        let d = c.first_choice().unwrap().delta.as_ref().unwrap();
+        assert_eq!(d.text(), Some("Hi \"there\"\n"));
+        assert_eq!(c.provider.unwrap().as_str(), "P");
+    }
+
+    #[test]
+    fn borrowed_when_no_escapes() {
+        let c = Chunk::parse(r#"{"choices":[{"delta":{"content":"plain"}}]}"#).unwrap();
+        let d = c.first_choice().unwrap().delta.as_ref().unwrap();
+        assert!(matches!(d.content.as_ref().unwrap().0, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn lenient_shapes() {
+        for data in [
+            r#"{}"#,
+            r#"{"choices":[]}"#,
+            r#"{"choices":null}"#,
+            r#"{"choices":[{"delta":{"content":null}}]}"#,
+            r#"{"choices":[{"delta":{"content":""}}]}"#,
+            r#"{"choices":[{}]}"#,
+            r#"{"choices":[{"delta":null,"finish_reason":null}],"usage":null}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":1,"prompt_tokens_details":null}}"#,
+            r#"{"unknown":{"deep":[1,2,3]},"choices":[{"delta":{"x":1}}]}"#,
+        ] {
+            let c = Chunk::parse(data).unwrap_or_else(|e| panic!("{data}: {e}"));
+            let text = c
+                .first_choice()
+                .and_then(|ch| ch.delta.as_ref())
+                .and_then(Delta::text);
+            assert_eq!(text, None, "{data}");
+        }
+    }
+
+    #[test]
+    fn error_code_number_or_string() {
+        let a = Chunk::parse(r#"{"error":{"code":429,"message":"Rate limit exceeded"}}"#).unwrap();
+        assert_eq!(
+            a.error.unwrap().describe(Some("OpenAI")),
+            "OpenAI: Rate limit exceeded"
+        );
+        let b = Chunk::parse(
+            r#"{"error":{"code":"server_error","message":"Provider disconnected"},"provider":"openai"}"#,
+        )
+        .unwrap();
+        assert_eq!(b.error.unwrap().describe(None), "Provider disconnected");
+        let c = Chunk::parse(r#"{"error":{"code":502}}"#).unwrap();
+        assert_eq!(c.error.unwrap().describe(None), "error code 502");
+    }
+
+    #[test]
+    fn errored_choice_any_index() {
+        let c = Chunk::parse(
+            r#"{"choices":[{"finish_reason":null},{"delta":{},"finish_reason":"error","native_finish_reason":"MALFORMED_FUNCTION_CALL"}]}"#,
+        )
+        .unwrap();
+        let e = c.errored_choice().unwrap();
+        assert_eq!(
+            e.native_finish_reason.as_ref().unwrap().as_str(),
+            "MALFORMED_FUNCTION_CALL"
+        );
+    }
+
+    #[test]
+    fn reasoning_and_tools() {
+        let c = Chunk::parse(
+            r#"{"choices":[{"delta":{"reasoning_content":"hmm","tool_calls":[{"index":0}]}}]}"#,
+        )
+        .unwrap();
+        let d = c.first_choice().unwrap().delta.as_ref().unwrap();
+        assert_eq!(d.reasoning_text(), Some("hmm"));
+        assert!(d.has_tool_calls());
+    }
+
+    #[test]
+    fn usage_fields() {
+        let c = Chunk::parse(
+            r#"{"choices":[],"usage":{"prompt_tokens":15,"completion_tokens":9,"total_tokens":24,"cost":0.00006,"prompt_tokens_details":{"cached_tokens":3},"completion_tokens_details":{"reasoning_tokens":2}}}"#,
+        )
+        .unwrap();
+        let u = c.usage.unwrap();
+        assert_eq!(u.prompt_tokens, Some(15));
+        assert_eq!(u.cost, Some(0.00006));
+        assert_eq!(u.prompt_tokens_details.unwrap().cached_tokens, Some(3));
+        assert_eq!(
+            u.completion_tokens_details.unwrap().reasoning_tokens,
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn error_bodies() {
+        assert_eq!(
+            error_body_message(
+                r#"{"error":{"message":"Missing Authentication header","code":401}}"#
+            ),
+            "Missing Authentication header"
+        );
+        assert_eq!(
+            error_body_message(
+                r#"{"error":{"message":"Provider returned error","code":429,"metadata":{"raw":"x is rate-limited\nupstream","provider_name":"Chutes"}},"user_id":"u"}"#
+            ),
+            "Chutes: Provider returned error: x is rate-limited upstream"
+        );
+        assert_eq!(
+            error_body_message("<html>\n<b>Bad</b> gateway</html>"),
+            "<html> <b>Bad</b> gateway</html>"
+        );
+        let long = "x".repeat(500);
+        assert_eq!(error_body_message(&long).chars().count(), 201);
+    }
+
+    #[test]
+    fn minify_keeps_strings() {
+        assert_eq!(
+            minify_json("{\n  \"a\": \"b  c\\\" d\",\n  \"e\": [1, 2]\n}\n"),
+            r#"{"a":"b  c\" d","e":[1,2]}"#
+        );
+    }
+}

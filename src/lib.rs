@@ -1,0 +1,327 @@
+//! orstream: stream an LLM chat completion to stdout.
+//!
+//! `run` reads like the SPEC: parse, configure, gather the prompt, send,
+//! stream, end. Pure logic lives in `prompt`, `request`, `sse`, `chunk`,
+//! `exit`; I/O at the edges in `client`, `cancel`, `output`, `ui`, `stream`.
+
+pub mod cancel;
+pub mod chunk;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod exit;
+pub mod output;
+pub mod prompt;
+pub mod request;
+pub mod sse;
+pub mod stream;
+pub mod ui;
+
+use crate::config::{Config, Env, Mode, Source, StdinUse, Ttys};
+use crate::exit::{classify, Failure, Kind};
+use crate::output::{say, Out};
+use crate::stream::Session;
+use crate::ui::Ui;
+use anyhow::Context;
+use clap::{CommandFactory, FromArgMatches};
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+/// The clap command, for generated completions and the man page.
+pub fn command() -> clap::Command {
+    cli::Args::command()
+}
+
+/// Runs orstream with these arguments. `exit_on_signal` ends the process
+/// with 130 when a signal cannot be handled by returning (a hung connect).
+pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()> {
+    let Some(args) = parse_args(argv)? else {
+        return Ok(());
+    };
+    let env = Env::from_process();
+    let ttys = detect_ttys(&env);
+    let config = Config::from_args(args, &env, ttys)?;
+    if let Some(key) = &config.key {
+        output::register_secret(key.expose());
+    }
+    cancel::install(exit_on_signal).context("cannot install the signal handler")?;
+    let started = Instant::now();
+    match &config.mode {
+        Mode::Chat => chat(&config, started),
+        Mode::ListModels => list_models(&config),
+        Mode::Replay(source) => replay(&config, source, started),
+    }
+}
+
+/// Parses the command line; `None` when help or version was printed.
+/// Errors are one line plus a hint, never clap's multi-line default.
+fn parse_args(argv: Vec<OsString>) -> Result<Option<cli::Args>, anyhow::Error> {
+    let matches = command()
+        .color(clap::ColorChoice::Never)
+        .try_get_matches_from(argv);
+    let parsed = matches.and_then(|m| cli::Args::from_arg_matches(&m));
+    match parsed {
+        Ok(args) => Ok(Some(args)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            let text = e.render().to_string();
+            let mut stdout = io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .context("writing stdout")?;
+            Ok(None)
+        }
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let message = first.strip_prefix("error: ").unwrap_or(first).to_string();
+            Err(Failure::usage(message)
+                .with_hint("see 'orstream --help'")
+                .into())
+        }
+    }
+}
+
+fn detect_ttys(env: &Env) -> Ttys {
+    use is_terminal::is_terminal;
+    Ttys {
+        stdin: is_terminal(io::stdin()),
+        stdout: is_terminal(io::stdout()),
+        stderr: is_terminal(io::stderr()) || ui::pretend_tty(env.get("ORSTREAM_PRETEND_TTY")),
+    }
+}
+
+/// `orstream [PROMPT]…`: one chat request, streamed.
+fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
+    cancel::set_phase(cancel::Phase::Input);
+    let stdin_text = match config.stdin {
+        StdinUse::Prompt => Some(prompt::decode_utf8(
+            read_stdin(config.stdin_hint)?,
+            "stdin",
+        )?),
+        _ => None,
+    };
+    let base = match &config.request {
+        Some(source) => {
+            let text = read_source(source, config.stdin_hint)?;
+            Some(prompt::parse_request(&text, &source.name())?)
+        }
+        None => None,
+    };
+    let user = prompt::user_text(&config.words, stdin_text.as_deref());
+    let user = match (&base, user) {
+        (Some(_), None) => None,
+        (_, user) => Some(prompt::require_text(user)?),
+    };
+    let body = request::build_body(base, user, &config.body);
+    let body = serde_json::to_vec(&body).context("encoding the request body")?;
+
+    cancel::set_phase(cancel::Phase::Network);
+    let mut ui = Ui::new(config.output, started);
+    ui.waiting("connecting");
+    let agent = client::agent(config)?;
+    let url = config.url("chat/completions");
+    let resp = client::send(&agent, config, &url, client::Call::Post(&body))?;
+    let headers = resp.headers();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if config.output.verbose {
+        if let Some(id) = headers.get("x-generation-id").and_then(|v| v.to_str().ok()) {
+            say(&format!("< X-Generation-Id: {id}"));
+        }
+        say(&format!("< Content-Type: {content_type}"));
+    }
+    ui.waiting("waiting for the model");
+
+    let mut out = Out::stdout();
+    let mut session = Session::new(config.output);
+    let mut reader = resp.into_body().into_reader();
+    let result = if is_json_type(&content_type) {
+        read_capped(&mut reader, sse::MAX_LINE)
+            .map_err(|e| client::read_failure(e, config).into())
+            .and_then(|body| stream::whole(&body, &mut session, &mut out, &mut ui))
+    } else {
+        stream::pump(&mut reader, &mut session, &mut out, &mut ui, &|e| {
+            client::read_failure(e, config)
+        })
+    };
+    drop(reader);
+    finish(config, result, out, ui, &session)
+}
+
+/// `--from-sse FILE`: a recorded stream, printed as a live one would be.
+fn replay(config: &Config, source: &Source, started: Instant) -> anyhow::Result<()> {
+    cancel::set_phase(cancel::Phase::Network);
+    let name = source.name();
+    let mut reader: Box<dyn Read> = match source {
+        Source::Stdin => Box::new(io::stdin().lock()),
+        Source::File(path) => Box::new(std::fs::File::open(path).map_err(|e| {
+            Failure::usage(format!("--from-sse {}: {}", path.display(), io_reason(&e)))
+        })?),
+    };
+    let mut out = Out::stdout();
+    let mut session = Session::new(config.output);
+    let mut ui = Ui::new(config.output, started);
+    let read_error = |e: io::Error| Failure::usage(format!("--from-sse {name}: {}", io_reason(&e)));
+    let result = stream::pump(&mut reader, &mut session, &mut out, &mut ui, &read_error);
+    finish(config, result, out, ui, &session)
+}
+
+/// Ends a stream on every path: the partial line is ended (except when the
+/// reader is gone), the usage line printed, and the outcome passed on.
+fn finish(
+    config: &Config,
+    result: anyhow::Result<stream::Ending>,
+    mut out: Out,
+    mut ui: Ui,
+    session: &Session,
+) -> anyhow::Result<()> {
+    ui.stop_spinner();
+    if let Err(e) = &result {
+        if classify(e) == Kind::BrokenPipe {
+            // Close the socket now, so the provider stops generating.
+            cancel::shutdown();
+            return result.map(|_| ());
+        }
+    }
+    if let Err(e) = out.finish(config.output.final_newline) {
+        cancel::shutdown();
+        return Err(anyhow::Error::new(e).context("writing stdout"));
+    }
+    if config.output.usage {
+        say(&ui.usage_line(
+            session.model.as_deref(),
+            session.provider.as_deref(),
+            session.usage.as_ref(),
+        ));
+    }
+    result.map(|_| ())
+}
+
+/// `--list-models`: ids sorted, one per line; `--json`: the raw body.
+fn list_models(config: &Config) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Models {
+        data: Vec<Model>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Model {
+        id: String,
+    }
+    cancel::set_phase(cancel::Phase::Network);
+    let agent = client::agent(config)?;
+    let url = config.url("models");
+    let resp = client::send(&agent, config, &url, client::Call::Get)?;
+    let body = read_capped(&mut resp.into_body().into_reader(), 256 * 1024 * 1024)
+        .map_err(|e| client::read_failure(e, config))?;
+    let mut out = Out::stdout();
+    if config.output.format == config::Format::Json {
+        out.line(String::from_utf8_lossy(&body).trim_end().as_bytes());
+    } else {
+        let models: Models = serde_json::from_slice(&body).map_err(|e| {
+            Failure::new(
+                Kind::Server,
+                format!("the model list from {url} is not valid: {e}"),
+            )
+        })?;
+        let mut ids: Vec<String> = models.data.into_iter().map(|m| m.id).collect();
+        ids.sort();
+        for id in ids {
+            out.line(id.as_bytes());
+        }
+    }
+    out.flush().context("writing stdout")
+}
+
+fn is_json_type(content_type: &str) -> bool {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    mime.eq_ignore_ascii_case("application/json")
+}
+
+/// Reads to EOF, failing past `limit` bytes (memory stays bounded).
+fn read_capped(reader: &mut dyn Read, limit: usize) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    reader.take(limit as u64 + 1).read_to_end(&mut body)?;
+    if body.len() > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "response body too large",
+        ));
+    }
+    Ok(body)
+}
+
+/// Reads all of stdin; with `hint`, says after 3 s of silence what it waits for.
+fn read_stdin(hint: bool) -> anyhow::Result<Vec<u8>> {
+    let _guard = hint.then(|| ui::stdin_hint_after(Duration::from_secs(3)));
+    let mut stdin = io::stdin().lock();
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                ui::stdin_answered();
+                bytes.extend_from_slice(&buf[..n]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                ui::stdin_answered();
+                return Err(Failure::usage(format!("reading stdin: {}", io_reason(&e))).into());
+            }
+        }
+    }
+    ui::stdin_answered();
+    Ok(bytes)
+}
+
+/// Reads a `-`-or-path argument as UTF-8 text, naming it on any problem.
+fn read_source(source: &Source, hint: bool) -> anyhow::Result<String> {
+    match source {
+        Source::Stdin => Ok(prompt::decode_utf8(read_stdin(hint)?, "--request -")?),
+        Source::File(path) => {
+            let name = format!("--request {}", path.display());
+            let bytes = std::fs::read(path)
+                .map_err(|e| Failure::usage(format!("{name}: {}", io_reason(&e))))?;
+            Ok(prompt::decode_utf8(bytes, &name)?)
+        }
+    }
+}
+
+/// A short lowercase reason for a file error.
+pub fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        io::ErrorKind::IsADirectory => "is a directory".to_string(),
+        _ => {
+            let text = e.to_string();
+            // "Is a directory (os error 21)" → "is a directory"
+            let text = text.split(" (os error").next().unwrap_or(&text);
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(c) => c.to_lowercase().chain(chars).collect(),
+                None => text.to_string(),
+            }
+        }
+    }
+}
+
+/// Prints an error per the one-line rule and picks the exit code.
+pub fn report(err: &anyhow::Error) -> u8 {
+    let kind = classify(err);
+    match kind {
+        Kind::BrokenPipe | Kind::Interrupted => {}
+        _ => output::error_line(&format!("{err:#}"), exit::hint(err)),
+    }
+    kind.code()
+}

@@ -1,0 +1,17 @@
+//! The orstream binary: run, then turn the outcome into an exit code.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match orstream::run(std::env::args_os().collect(), exit_interrupted) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => ExitCode::from(orstream::report(&err)),
+    }
+}
+
+/// Called from the signal thread when the main thread cannot return in time
+/// (a TCP connect in progress, a second Ctrl-C, stdin still being read):
+/// nothing has been written that a destructor would need to flush.
+fn exit_interrupted() -> ! {
+    std::process::exit(130)
+}

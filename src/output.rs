@@ -1,0 +1,185 @@
+//! stdout and stderr writers: the answer, the newline rule, messages.
+//!
+//! stdout gets exactly one `write` per network read: text is gathered in a
+//! buffer and written to a duplicate of fd 1 (Rust's `Stdout` is line-buffered
+//! even on a pipe and would split it in two). Every line on stderr passes
+//! through [`redact`], so the API key never appears, whatever a server echoes.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::sync::{Mutex, OnceLock};
+
+/// The answer's destination.
+pub struct Out {
+    file: Option<File>,
+    buf: Vec<u8>,
+    /// At least one byte of answer text was written.
+    wrote_text: bool,
+    ends_with_newline: bool,
+}
+
+impl Out {
+    pub fn stdout() -> Out {
+        #[cfg(unix)]
+        let file = {
+            use std::os::fd::AsFd;
+            io::stdout()
+                .as_fd()
+                .try_clone_to_owned()
+                .ok()
+                .map(File::from)
+        };
+        #[cfg(not(unix))]
+        let file = None;
+        Out {
+            file,
+            buf: Vec::with_capacity(64 * 1024),
+            wrote_text: false,
+            ends_with_newline: false,
+        }
+    }
+
+    /// Queues answer text; it goes out on the next [`Out::flush`].
+    pub fn text(&mut self, text: &str) {
+        if let Some(&last) = text.as_bytes().last() {
+            self.buf.extend_from_slice(text.as_bytes());
+            self.wrote_text = true;
+            self.ends_with_newline = last == b'\n';
+        }
+    }
+
+    /// Queues one JSON line (the line end is added here).
+    pub fn line(&mut self, line: &[u8]) {
+        self.buf.extend_from_slice(line);
+        self.buf.push(b'\n');
+    }
+
+    /// Writes everything queued, with one `write` when the pipe takes it.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let result = match &mut self.file {
+            Some(f) => f.write_all(&self.buf),
+            None => {
+                let mut s = io::stdout().lock();
+                s.write_all(&self.buf).and_then(|()| s.flush())
+            }
+        };
+        self.buf.clear();
+        result
+    }
+
+    /// Flushes, then ends a partial last line of text (unless `-n`).
+    pub fn finish(&mut self, final_newline: bool) -> io::Result<()> {
+        if final_newline && self.wrote_text && !self.ends_with_newline {
+            self.buf.push(b'\n');
+            self.ends_with_newline = true;
+        }
+        self.flush()
+    }
+
+    pub fn wrote_text(&self) -> bool {
+        self.wrote_text
+    }
+}
+
+static SECRET: OnceLock<String> = OnceLock::new();
+
+/// Registers the API key so that [`redact`] hides it everywhere on stderr.
+pub fn register_secret(secret: &str) {
+    if secret.len() >= 4 {
+        let _ = SECRET.set(secret.to_string());
+    }
+}
+
+/// The text with the API key, if registered, replaced.
+pub fn redact(text: &str) -> String {
+    match SECRET.get() {
+        Some(s) if text.contains(s.as_str()) => text.replace(s.as_str(), "[redacted]"),
+        _ => text.to_string(),
+    }
+}
+
+/// Serialises stderr between the spinner thread and everything else, and
+/// remembers whether a spinner frame is on screen (then it is erased first).
+static STDERR: Mutex<bool> = Mutex::new(false);
+
+/// Writes to stderr under the lock. A spinner frame (`spinner`) marks the
+/// line as drawn; any other text erases a drawn frame before it is written.
+/// Errors writing stderr are ignored: there is nowhere left to report them.
+pub fn stderr_write_locked(text: &str, spinner: bool) {
+    let mut drawn = STDERR.lock().unwrap_or_else(|p| p.into_inner());
+    let mut err = io::stderr().lock();
+    if *drawn && !spinner {
+        let _ = err.write_all(b"\r\x1b[K");
+    }
+    let _ = err.write_all(text.as_bytes());
+    *drawn = spinner;
+}
+
+/// Erases a drawn spinner frame, leaving the cursor at the line start.
+pub fn erase_spinner() {
+    let mut drawn = STDERR.lock().unwrap_or_else(|p| p.into_inner());
+    if *drawn {
+        let _ = io::stderr().lock().write_all(b"\r\x1b[K");
+        *drawn = false;
+    }
+}
+
+/// One line on stderr, prefixed `orstream: `.
+pub fn say(text: &str) {
+    stderr_write_locked(&format!("orstream: {}\n", redact(text)), false);
+}
+
+pub fn error_line(message: &str, hint: Option<&str>) {
+    say(&format!("error: {message}"));
+    if let Some(h) = hint {
+        say(&format!("hint: {h}"));
+    }
+}
+
+/// Text to stderr (reasoning), no prefix.
+pub fn stderr_raw(text: &str) {
+    stderr_write_locked(&redact(text), false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out() -> Out {
+        Out {
+            file: None,
+            buf: Vec::new(),
+            wrote_text: false,
+            ends_with_newline: false,
+        }
+    }
+
+    #[test]
+    fn newline_rule() {
+        let mut o = out();
+        o.text("");
+        assert!(!o.wrote_text());
+        o.text("a\nb");
+        assert!(o.wrote_text() && !o.ends_with_newline);
+        o.text("x\n");
+        assert!(o.ends_with_newline);
+    }
+
+    #[test]
+    fn redaction() {
+        register_secret("sk-or-v1-abcdef");
+        assert_eq!(redact("Bearer sk-or-v1-abcdef!"), "Bearer [redacted]!");
+        assert_eq!(redact("nothing"), "nothing");
+    }
+
+    #[test]
+    fn json_lines_do_not_count_as_text() {
+        let mut o = out();
+        o.line(b"{}");
+        assert_eq!(o.buf, b"{}\n");
+        assert!(!o.wrote_text());
+    }
+}

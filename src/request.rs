@@ -1,0 +1,316 @@
+//! The JSON request body, and `-o KEY=VALUE` parsing (pure).
+//!
+//! Precedence for every field: command-line flag > `--request` file >
+//! environment (`OPENROUTER_MODEL`) > built-in default.
+
+use crate::exit::Failure;
+use serde_json::{json, Map, Value};
+
+pub const DEFAULT_MODEL: &str = "openrouter/auto";
+
+/// Everything the command line and environment say about the body.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct BodyOptions {
+    pub system: Option<String>,
+    /// `-m`, possibly a comma-separated list.
+    pub model_flag: Option<String>,
+    /// `OPENROUTER_MODEL`, used only when neither `-m` nor the file names a model.
+    pub model_env: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub top_p: Option<f64>,
+    pub seed: Option<i64>,
+    pub stop: Vec<String>,
+    pub reasoning_effort: Option<&'static str>,
+    /// `-o KEY=VALUE`, in order.
+    pub fields: Vec<(String, Value)>,
+}
+
+/// Parses one `-o KEY=VALUE`: VALUE is JSON when it parses, else a string.
+pub fn parse_option(arg: &str) -> Result<(String, Value), Failure> {
+    let Some((key, value)) = arg.split_once('=') else {
+        return Err(Failure::usage(format!("-o '{arg}': expected KEY=VALUE"))
+            .with_hint("for example -o top_k=40 or -o provider='{\"order\":[\"openai\"]}'"));
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(Failure::usage(format!("-o '{arg}': the KEY is empty")));
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+    Ok((key.to_string(), value))
+}
+
+/// Builds the body: the `--request` object (or an empty one), then the
+/// user text as the final user message, then the flags on top.
+pub fn build_body(
+    base: Option<Map<String, Value>>,
+    user_text: Option<String>,
+    opts: &BodyOptions,
+) -> Map<String, Value> {
+    let mut body = base.unwrap_or_default();
+
+    let messages = match body.get_mut("messages") {
+        Some(Value::Array(m)) => m,
+        _ => {
+            body.insert("messages".into(), Value::Array(Vec::new()));
+            match body.get_mut("messages") {
+                Some(Value::Array(m)) => m,
+                _ => unreachable!("just inserted an array"),
+            }
+        }
+    };
+    if let Some(system) = &opts.system {
+        let first_is_system = messages
+            .first()
+            .and_then(|m| m.get("role"))
+            .is_some_and(|r| r == "system");
+        let msg = json!({"role": "system", "content": system});
+        if first_is_system {
+            messages[0] = msg;
+        } else {
+            messages.insert(0, msg);
+        }
+    }
+    if let Some(text) = user_text {
+        messages.push(json!({"role": "user", "content": text}));
+    }
+
+    let model = match (&opts.model_flag, body.contains_key("model")) {
+        (Some(flag), _) => Some(flag.as_str()),
+        (None, true) => None,
+        (None, false) => Some(opts.model_env.as_deref().unwrap_or(DEFAULT_MODEL)),
+    };
+    if let Some(model) = model {
+        let list: Vec<&str> = model
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .collect();
+        let first = list.first().copied().unwrap_or(model);
+        body.insert("model".into(), Value::String(first.to_string()));
+        if list.len() > 1 {
+            body.insert("models".into(), json!(list));
+        } else {
+            // A single model named here replaces a fallback list from the file.
+            body.remove("models");
+        }
+    }
+
+    if let Some(t) = opts.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(n) = opts.max_tokens {
+        body.insert("max_tokens".into(), json!(n));
+    }
+    if let Some(p) = opts.top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if let Some(s) = opts.seed {
+        body.insert("seed".into(), json!(s));
+    }
+    if !opts.stop.is_empty() {
+        body.insert("stop".into(), json!(opts.stop));
+    }
+    if let Some(effort) = opts.reasoning_effort {
+        // Merge, so `exclude` or `max_tokens` from a request file survive.
+        match body.get_mut("reasoning") {
+            Some(Value::Object(r)) => {
+                r.insert("effort".into(), json!(effort));
+            }
+            _ => {
+                body.insert("reasoning".into(), json!({"effort": effort}));
+            }
+        }
+    }
+    for (key, value) in &opts.fields {
+        body.insert(key.clone(), value.clone());
+    }
+
+    // Forced last: this tool only streams, and OpenAI-compatible servers send
+    // token counts only when asked.
+    body.insert("stream".into(), Value::Bool(true));
+    match body.get_mut("stream_options") {
+        Some(Value::Object(o)) => {
+            o.insert("include_usage".into(), Value::Bool(true));
+        }
+        _ => {
+            body.insert("stream_options".into(), json!({"include_usage": true}));
+        }
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn minimal_body() {
+        let body = build_body(None, Some("hi".into()), &BodyOptions::default());
+        assert_eq!(
+            Value::Object(body),
+            json!({
+                "messages": [{"role": "user", "content": "hi"}],
+                "model": "openrouter/auto",
+                "stream": true,
+                "stream_options": {"include_usage": true}
+            })
+        );
+    }
+
+    #[test]
+    fn system_comes_first() {
+        let opts = BodyOptions {
+            system: Some("be brief".into()),
+            ..Default::default()
+        };
+        let body = build_body(None, Some("hi".into()), &opts);
+        assert_eq!(
+            body["messages"],
+            json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
+        );
+    }
+
+    #[test]
+    fn model_list_and_precedence() {
+        let opts = BodyOptions {
+            model_flag: Some("a/x, b/y".into()),
+            model_env: Some("env/m".into()),
+            ..Default::default()
+        };
+        let body = build_body(None, Some("q".into()), &opts);
+        assert_eq!(body["model"], "a/x");
+        assert_eq!(body["models"], json!(["a/x", "b/y"]));
+
+        let env_only = BodyOptions {
+            model_env: Some("env/m".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            build_body(None, Some("q".into()), &env_only)["model"],
+            "env/m"
+        );
+
+        let file = obj(json!({"model": "file/m", "models": ["file/m", "f/2"], "messages": []}));
+        let body = build_body(Some(file.clone()), None, &env_only);
+        assert_eq!(body["model"], "file/m", "the file beats the environment");
+        assert_eq!(body["models"], json!(["file/m", "f/2"]));
+
+        let flag = BodyOptions {
+            model_flag: Some("flag/m".into()),
+            ..Default::default()
+        };
+        let body = build_body(Some(file), None, &flag);
+        assert_eq!(body["model"], "flag/m", "the flag beats the file");
+        assert!(!body.contains_key("models"));
+    }
+
+    #[test]
+    fn request_file_merges() {
+        let file = obj(json!({
+            "messages": [{"role": "system", "content": "old"}, {"role": "user", "content": "turn 1"}],
+            "temperature": 0.1,
+            "stream": false,
+            "reasoning": {"exclude": true},
+            "stream_options": {"foo": 1},
+            "tools": [{"type": "function"}]
+        }));
+        let opts = BodyOptions {
+            system: Some("new".into()),
+            temperature: Some(0.7),
+            reasoning_effort: Some("high"),
+            ..Default::default()
+        };
+        let body = build_body(Some(file), Some("turn 2".into()), &opts);
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "system", "content": "new"},
+                {"role": "user", "content": "turn 1"},
+                {"role": "user", "content": "turn 2"}
+            ])
+        );
+        assert_eq!(body["temperature"], 0.7);
+        assert_eq!(body["stream"], true);
+        assert_eq!(
+            body["reasoning"],
+            json!({"exclude": true, "effort": "high"})
+        );
+        assert_eq!(
+            body["stream_options"],
+            json!({"foo": 1, "include_usage": true})
+        );
+        assert_eq!(body["tools"], json!([{"type": "function"}]));
+    }
+
+    #[test]
+    fn shortcuts() {
+        let opts = BodyOptions {
+            max_tokens: Some(100),
+            top_p: Some(0.9),
+            seed: Some(-3),
+            stop: vec!["END".into()],
+            reasoning_effort: Some("low"),
+            ..Default::default()
+        };
+        let body = build_body(None, Some("q".into()), &opts);
+        assert_eq!(body["max_tokens"], 100);
+        assert_eq!(body["top_p"], 0.9);
+        assert_eq!(body["seed"], -3);
+        assert_eq!(body["stop"], json!(["END"]));
+        assert_eq!(body["reasoning"], json!({"effort": "low"}));
+        assert!(
+            !body.contains_key("usage"),
+            "the deprecated usage field is never sent"
+        );
+    }
+
+    #[test]
+    fn options_parse_json_or_string() {
+        assert_eq!(
+            parse_option("top_k=40").unwrap(),
+            ("top_k".into(), json!(40))
+        );
+        assert_eq!(
+            parse_option("transforms=[]").unwrap(),
+            ("transforms".into(), json!([]))
+        );
+        assert_eq!(
+            parse_option(r#"provider={"order":["openai"]}"#).unwrap(),
+            ("provider".into(), json!({"order": ["openai"]}))
+        );
+        assert_eq!(
+            parse_option("user=alice").unwrap(),
+            ("user".into(), json!("alice"))
+        );
+        assert_eq!(
+            parse_option("note=a=b").unwrap(),
+            ("note".into(), json!("a=b"))
+        );
+        assert_eq!(parse_option("empty=").unwrap(), ("empty".into(), json!("")));
+        assert_eq!(parse_option("novalue").unwrap_err().kind.code(), 2);
+        assert_eq!(parse_option("=1").unwrap_err().kind.code(), 2);
+    }
+
+    #[test]
+    fn options_override_shortcuts_but_not_stream() {
+        let opts = BodyOptions {
+            temperature: Some(0.5),
+            fields: vec![
+                ("temperature".into(), json!(1.0)),
+                ("stream".into(), json!(false)),
+            ],
+            ..Default::default()
+        };
+        let body = build_body(None, Some("q".into()), &opts);
+        assert_eq!(body["temperature"], 1.0);
+        assert_eq!(body["stream"], true);
+    }
+}

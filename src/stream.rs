@@ -1,0 +1,350 @@
+//! Reading a stream: bytes → events → chunks → output, and how it ended.
+//!
+//! The same loop serves a live response and a `--from-sse` recording, so a
+//! replay prints and exits exactly as the live stream would have.
+
+use crate::cancel;
+use crate::chunk::{minify_json, one_line, Chunk, Delta, Usage};
+use crate::config::{Format, OutputOptions};
+use crate::exit::{Failure, Kind};
+use crate::output::{say, Out};
+use crate::sse::{Event, Splitter};
+use crate::ui::Ui;
+use std::borrow::Cow;
+use std::io::{self, Read};
+
+/// How a stream that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// `data: [DONE]` arrived.
+    Done,
+    /// EOF after a `finish_reason` (no `[DONE]`).
+    Finished,
+    /// A whole non-streamed JSON completion was read.
+    Whole,
+}
+
+/// What the stream told us along the way, for `-u` and `-v`.
+#[derive(Debug, Default)]
+pub struct Session {
+    pub opts: Option<OutputOptions>,
+    pub finish_reason: Option<String>,
+    pub id: Option<String>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub usage: Option<Usage>,
+    pub content_chunks: u64,
+    pub not_json: u64,
+    tool_note: bool,
+    reasoning_open: bool,
+}
+
+/// Continue, or stop reading because the stream is complete.
+enum Flow {
+    More,
+    Done,
+}
+
+impl Session {
+    pub fn new(opts: OutputOptions) -> Session {
+        Session {
+            opts: Some(opts),
+            ..Session::default()
+        }
+    }
+
+    fn opts(&self) -> OutputOptions {
+        self.opts.expect("session built with options")
+    }
+
+    /// Handles one event's data.
+    fn on_data(&mut self, data: &[u8], out: &mut Out, ui: &mut Ui) -> Result<Flow, Failure> {
+        if data.trim_ascii() == b"[DONE]" {
+            return Ok(Flow::Done);
+        }
+        if data.trim_ascii().is_empty() {
+            return Ok(Flow::More);
+        }
+        let text = String::from_utf8_lossy(data);
+        match Chunk::parse(&text) {
+            Ok(chunk) => {
+                if self.opts().format == Format::Json {
+                    out.line(json_line(&text).as_bytes());
+                }
+                self.on_chunk(&chunk, false, out, ui)?;
+            }
+            Err(_) => self.on_odd_data(&text, out)?,
+        }
+        Ok(Flow::More)
+    }
+
+    /// Data that did not fit the chunk shape: valid JSON of another shape
+    /// (kept in `--json`, checked for an `error`), or not JSON at all (skipped).
+    fn on_odd_data(&mut self, text: &str, out: &mut Out) -> Result<(), Failure> {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+            self.not_json += 1;
+            return Ok(());
+        };
+        if self.opts().format == Format::Json {
+            out.line(json_line(text).as_bytes());
+        }
+        match value.get("error") {
+            Some(serde_json::Value::Null) | None => Ok(()),
+            Some(err) => {
+                let message = err
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| match err {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    });
+                Err(self.stream_error(None, &message))
+            }
+        }
+    }
+
+    /// Handles a decoded chunk; `whole` for a non-streamed completion.
+    fn on_chunk(
+        &mut self,
+        chunk: &Chunk<'_>,
+        whole: bool,
+        out: &mut Out,
+        ui: &mut Ui,
+    ) -> Result<(), Failure> {
+        let verbose = self.opts().verbose;
+        if let Some(id) = &chunk.id {
+            if self.id.as_deref() != Some(id.as_str()) {
+                self.id = Some(id.as_str().to_string());
+                if verbose {
+                    say(&format!("* generation id: {}", id.as_str()));
+                }
+            }
+        }
+        if let Some(p) = &chunk.provider {
+            if self.provider.as_deref() != Some(p.as_str()) {
+                self.provider = Some(p.as_str().to_string());
+                if verbose {
+                    say(&format!("* provider: {}", p.as_str()));
+                }
+            }
+        }
+        if let Some(m) = &chunk.model {
+            if self.model.as_deref() != Some(m.as_str()) {
+                self.model = Some(m.as_str().to_string());
+            }
+        }
+        if let Some(u) = &chunk.usage {
+            self.usage = Some(u.clone());
+        }
+        if let Some(err) = &chunk.error {
+            let provider = chunk.provider.as_ref().map(|p| p.as_str().to_string());
+            let message = err.describe(provider.as_deref());
+            return Err(Failure::new(Kind::Server, message));
+        }
+        if let Some(c) = chunk.errored_choice() {
+            let native = c
+                .native_finish_reason
+                .as_ref()
+                .map(|n| n.as_str())
+                .unwrap_or("none given");
+            let message = format!("generation failed (native_finish_reason: {native})");
+            return Err(self.stream_error(chunk.provider.as_ref().map(|p| p.as_str()), &message));
+        }
+        let Some(choice) = chunk.first_choice() else {
+            return Ok(());
+        };
+        let delta = if whole {
+            choice.message.as_ref().or(choice.delta.as_ref())
+        } else {
+            choice.delta.as_ref()
+        };
+        if let Some(delta) = delta {
+            self.on_delta(delta, out, ui);
+        }
+        if self.finish_reason.is_none() {
+            if let Some(reason) = choice
+                .finish_reason
+                .as_ref()
+                .filter(|r| !r.as_str().is_empty())
+            {
+                let reason = reason.as_str();
+                self.finish_reason = Some(reason.to_string());
+                if verbose {
+                    say(&format!("* finish_reason: {reason}"));
+                }
+                let warning = match reason {
+                    "length" => Some("the answer was cut short: the token limit was reached (finish_reason: length)"),
+                    "content_filter" => Some("the answer was filtered by the provider (finish_reason: content_filter)"),
+                    _ => None,
+                };
+                if let Some(w) = warning {
+                    ui.warn(w);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_delta(&mut self, delta: &Delta<'_>, out: &mut Out, ui: &mut Ui) {
+        let opts = self.opts();
+        if let Some(r) = delta.reasoning_text() {
+            if opts.reasoning {
+                ui.reasoning(r);
+                self.reasoning_open = !r.ends_with('\n');
+            }
+        }
+        if let Some(text) = delta.text() {
+            self.content_chunks += 1;
+            ui.first_token();
+            if opts.format == Format::Text {
+                if self.reasoning_open {
+                    ui.end_reasoning();
+                    self.reasoning_open = false;
+                }
+                out.text(text);
+            }
+        }
+        if delta.has_tool_calls() && opts.format == Format::Text && !self.tool_note {
+            self.tool_note = true;
+            ui.warn(
+                "the model asked to call tools; tool calls are not text (use --json to see them)",
+            );
+        }
+    }
+
+    /// A mid-stream error message, named by provider when known.
+    fn stream_error(&self, provider: Option<&str>, message: &str) -> Failure {
+        let provider = provider
+            .or(self.provider.as_deref())
+            .filter(|p| !p.is_empty());
+        let line = match provider {
+            Some(p) => format!("{p}: {message}"),
+            None => message.to_string(),
+        };
+        Failure::new(Kind::Server, one_line(&line, 500))
+    }
+
+    fn warn_not_json(&self, ui: &mut Ui) {
+        if self.not_json > 0 {
+            let s = if self.not_json == 1 { "" } else { "s" };
+            ui.warn(&format!(
+                "skipped {} event{s} whose data was not JSON",
+                self.not_json
+            ));
+        }
+    }
+}
+
+/// One JSON line: the data as received when it is one line, else minified.
+fn json_line(text: &str) -> Cow<'_, str> {
+    if text.contains(['\n', '\r']) {
+        Cow::Owned(minify_json(text))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// How a read error is reported (live streams know about timeouts).
+pub type ReadError<'a> = &'a dyn Fn(io::Error) -> Failure;
+
+/// Reads an event stream to its end, writing the answer as it arrives.
+pub fn pump(
+    reader: &mut dyn Read,
+    session: &mut Session,
+    out: &mut Out,
+    ui: &mut Ui,
+    read_error: ReadError<'_>,
+) -> anyhow::Result<Ending> {
+    let mut splitter = Splitter::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let result = loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => {
+                if cancel::cancelled() {
+                    return Err(Failure::interrupted().into());
+                }
+                break None;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                if cancel::cancelled() {
+                    return Err(Failure::interrupted().into());
+                }
+                out.flush()?;
+                return Err(read_error(e).into());
+            }
+        };
+        if cancel::cancelled() {
+            return Err(Failure::interrupted().into());
+        }
+        splitter.push(&buf[..n]);
+        let mut done = false;
+        loop {
+            match splitter.next_event() {
+                Ok(Some(Event::Data(data))) => match session.on_data(data, out, ui) {
+                    Ok(Flow::More) => {}
+                    Ok(Flow::Done) => {
+                        done = true;
+                        break;
+                    }
+                    Err(f) => {
+                        out.flush()?;
+                        session.warn_not_json(ui);
+                        return Err(f.into());
+                    }
+                },
+                Ok(Some(Event::Comment(c))) => ui.comment(&String::from_utf8_lossy(c)),
+                Ok(None) => break,
+                Err(e) => {
+                    out.flush()?;
+                    return Err(Failure::new(Kind::Server, format!("{e}: stream aborted")).into());
+                }
+            }
+        }
+        out.flush()?;
+        if done {
+            break Some(Ending::Done);
+        }
+    };
+    session.warn_not_json(ui);
+    match result {
+        Some(ending) => Ok(ending),
+        None if session.finish_reason.is_some() => {
+            if session.opts().verbose {
+                say("* the stream ended after a finish_reason but without [DONE]");
+            }
+            Ok(Ending::Finished)
+        }
+        None => Err(Failure::new(Kind::Network, "stream ended before completion").into()),
+    }
+}
+
+/// Handles a 200 `application/json` body: one whole completion.
+pub fn whole(
+    body: &[u8],
+    session: &mut Session,
+    out: &mut Out,
+    ui: &mut Ui,
+) -> anyhow::Result<Ending> {
+    let text = String::from_utf8_lossy(body);
+    let chunk = match Chunk::parse(&text) {
+        Ok(c) => c,
+        Err(_) => {
+            session.on_odd_data(&text, out)?;
+            return Err(Failure::new(
+                Kind::Server,
+                "the server sent a JSON body that is not a completion",
+            )
+            .into());
+        }
+    };
+    if session.opts().format == Format::Json {
+        out.line(minify_json(text.trim_end()).as_bytes());
+    }
+    let result = session.on_chunk(&chunk, true, out, ui);
+    out.flush()?;
+    result?;
+    Ok(Ending::Whole)
+}

@@ -1,0 +1,302 @@
+//! What the user sees on stderr while and after the answer streams: the
+//! spinner, warnings, reasoning, `-v` comments, and the `-u` usage line.
+
+use crate::chunk::Usage;
+use crate::config::OutputOptions;
+use crate::output::{say, stderr_raw, stderr_write_locked};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+const TICK: Duration = Duration::from_millis(80);
+const DIM: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+/// A spinner line on stderr, drawn by its own thread until stopped.
+struct Spinner {
+    stop: mpsc::Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Spinner {
+    fn start(label: Arc<std::sync::Mutex<String>>, color: bool) -> Spinner {
+        let (stop, rx) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let mut i = 0;
+            loop {
+                let text = label.lock().map(|l| l.clone()).unwrap_or_default();
+                let frame = FRAMES[i % FRAMES.len()];
+                let line = if color {
+                    format!("\r{frame} {DIM}{text}{RESET}\x1b[K")
+                } else {
+                    format!("\r{frame} {text}\x1b[K")
+                };
+                stderr_write_locked(&line, true);
+                i += 1;
+                match rx.recv_timeout(TICK) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => break,
+                }
+            }
+        });
+        Spinner {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the thread and erases the line completely.
+    fn stop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        crate::output::erase_spinner();
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub struct Ui {
+    opts: OutputOptions,
+    spinner: Option<Spinner>,
+    label: Arc<std::sync::Mutex<String>>,
+    started: Instant,
+    first_token: Option<Instant>,
+    comments: u64,
+    warned: Vec<String>,
+}
+
+impl Ui {
+    pub fn new(opts: OutputOptions, started: Instant) -> Ui {
+        Ui {
+            opts,
+            spinner: None,
+            label: Arc::new(std::sync::Mutex::new(String::from("connecting"))),
+            started,
+            first_token: None,
+            comments: 0,
+            warned: Vec::new(),
+        }
+    }
+
+    /// Starts the spinner, when stderr is a terminal and `-q` was not given.
+    pub fn waiting(&mut self, label: &str) {
+        self.set_label(label);
+        if self.spinner.is_none()
+            && self.first_token.is_none()
+            && self.opts.stderr_tty
+            && !self.opts.quiet
+        {
+            self.spinner = Some(Spinner::start(self.label.clone(), self.opts.color));
+        }
+    }
+
+    fn set_label(&self, label: &str) {
+        if let Ok(mut l) = self.label.lock() {
+            label.clone_into(&mut l);
+        }
+    }
+
+    /// Erases the spinner for good (before the first token, or at the end).
+    pub fn stop_spinner(&mut self) {
+        if let Some(mut s) = self.spinner.take() {
+            s.stop();
+        }
+    }
+
+    /// Called before the first answer byte is queued for stdout.
+    pub fn first_token(&mut self) {
+        if self.first_token.is_none() {
+            self.first_token = Some(Instant::now());
+            self.stop_spinner();
+        }
+    }
+
+    pub fn comment(&mut self, text: &str) {
+        self.comments += 1;
+        if self.first_token.is_none() {
+            self.set_label("waiting for the model");
+        }
+        if self.opts.verbose {
+            say(&format!("* comment: {}", text.trim()));
+        }
+    }
+
+    pub fn reasoning(&mut self, text: &str) {
+        self.stop_spinner();
+        if self.opts.color {
+            stderr_raw(&format!("{DIM}{text}{RESET}"));
+        } else {
+            stderr_raw(text);
+        }
+    }
+
+    /// Ends a reasoning line before the answer starts.
+    pub fn end_reasoning(&mut self) {
+        stderr_raw("\n");
+    }
+
+    /// A warning, once per text, unless `-q`.
+    pub fn warn(&mut self, text: &str) {
+        if self.opts.quiet || self.warned.iter().any(|w| w == text) {
+            return;
+        }
+        self.warned.push(text.to_string());
+        say(&format!("warning: {text}"));
+    }
+
+    pub fn time_to_first_token(&self) -> Option<Duration> {
+        self.first_token.map(|t| t - self.started)
+    }
+
+    /// The `-u` line: only the fields the server sent, plus our own timing.
+    pub fn usage_line(
+        &self,
+        model: Option<&str>,
+        provider: Option<&str>,
+        usage: Option<&Usage>,
+    ) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(m) = model {
+            parts.push(format!("model {m}"));
+        }
+        if let Some(p) = provider {
+            parts.push(format!("provider {p}"));
+        }
+        if let Some(u) = usage {
+            if let Some(n) = u.prompt_tokens {
+                parts.push(format!("{n} prompt tokens"));
+            }
+            if let Some(n) = u.completion_tokens {
+                parts.push(format!("{n} completion tokens"));
+            }
+            if let Some(n) = u
+                .completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens)
+            {
+                parts.push(format!("{n} reasoning tokens"));
+            }
+            if let Some(n) = u
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+            {
+                parts.push(format!("{n} cached tokens"));
+            }
+            if let Some(c) = u.cost {
+                parts.push(format!("${c:.6}"));
+            }
+        }
+        if let Some(ttft) = self.time_to_first_token() {
+            parts.push(format!("first token {:.2} s", ttft.as_secs_f64()));
+            let generating = self
+                .first_token
+                .map(|t| t.elapsed().as_secs_f64())
+                .unwrap_or(0.0);
+            let tokens = usage.and_then(|u| u.completion_tokens);
+            if let (Some(n), true) = (tokens, generating > 0.0) {
+                parts.push(format!("{:.1} tokens/s", n as f64 / generating));
+            }
+        }
+        format!("usage: {}", parts.join(", "))
+    }
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        self.stop_spinner();
+    }
+}
+
+/// Whether the hidden test hook asks for a pretend terminal on stderr.
+pub fn pretend_tty(env_value: Option<&str>) -> bool {
+    env_value.is_some_and(|v| v.split(',').any(|s| s.trim() == "stderr"))
+}
+
+static STDIN_WAITING: AtomicBool = AtomicBool::new(false);
+
+/// Prints a hint when stdin stays silent for 3 s (stderr is a terminal).
+/// Returns a guard: dropping it (stdin answered) cancels the hint.
+pub fn stdin_hint_after(delay: Duration) -> mpsc::Sender<()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    STDIN_WAITING.store(true, Ordering::SeqCst);
+    std::thread::spawn(move || {
+        if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(delay) {
+            if STDIN_WAITING.load(Ordering::SeqCst) {
+                say("hint: waiting for stdin to close (Ctrl-D ends it; --no-stdin ignores stdin)");
+            }
+        }
+    });
+    tx
+}
+
+/// Stdin sent its first byte (or closed): no hint any more.
+pub fn stdin_answered() {
+    STDIN_WAITING.store(false, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::{CompletionDetails, PromptDetails};
+    use crate::config::Format;
+
+    fn opts() -> OutputOptions {
+        OutputOptions {
+            format: Format::Text,
+            final_newline: true,
+            reasoning: false,
+            usage: true,
+            verbose: false,
+            quiet: false,
+            stderr_tty: false,
+            color: false,
+        }
+    }
+
+    #[test]
+    fn usage_line_leaves_out_missing_fields() {
+        let ui = Ui::new(opts(), Instant::now());
+        assert_eq!(ui.usage_line(None, None, None), "usage: ");
+        let u = Usage {
+            prompt_tokens: Some(15),
+            completion_tokens: Some(9),
+            cost: Some(0.00006),
+            ..Usage::default()
+        };
+        assert_eq!(
+            ui.usage_line(Some("a/b"), Some("P"), Some(&u)),
+            "usage: model a/b, provider P, 15 prompt tokens, 9 completion tokens, $0.000060"
+        );
+        let u = Usage {
+            completion_tokens_details: Some(CompletionDetails {
+                reasoning_tokens: Some(4),
+            }),
+            prompt_tokens_details: Some(PromptDetails {
+                cached_tokens: Some(2),
+            }),
+            ..Usage::default()
+        };
+        assert_eq!(
+            ui.usage_line(None, None, Some(&u)),
+            "usage: 4 reasoning tokens, 2 cached tokens"
+        );
+    }
+
+    #[test]
+    fn pretend_hook() {
+        assert!(pretend_tty(Some("stderr")));
+        assert!(pretend_tty(Some("stdin,stderr")));
+        assert!(!pretend_tty(Some("stdout")));
+        assert!(!pretend_tty(None));
+    }
+}
