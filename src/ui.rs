@@ -207,6 +207,9 @@ impl Ui {
                 parts.push(format!("{:.1} tokens/s", n as f64 / generating));
             }
         }
+        if parts.is_empty() {
+            return "usage: the server reported none".to_string();
+        }
         format!("usage: {}", parts.join(", "))
     }
 }
@@ -266,7 +269,10 @@ mod tests {
     #[test]
     fn usage_line_leaves_out_missing_fields() {
         let ui = Ui::new(opts(), Instant::now());
-        assert_eq!(ui.usage_line(None, None, None), "usage: ");
+        assert_eq!(
+            ui.usage_line(None, None, None),
+            "usage: the server reported none"
+        );
         let u = Usage {
             prompt_tokens: Some(15),
             completion_tokens: Some(9),

@@ -1,0 +1,62 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[orstream] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'orstream'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'orstream'= {
+            cand -s 'Add a system message before the user message'
+            cand --system 'Add a system message before the user message'
+            cand --request 'A whole JSON request body in OpenAI chat format (`-` = stdin); flags override its fields'
+            cand -m 'Model id; a comma-separated list sends the rest as fallbacks [default: openrouter/auto]'
+            cand --model 'Model id; a comma-separated list sends the rest as fallbacks [default: openrouter/auto]'
+            cand -t 'Sampling temperature'
+            cand --temperature 'Sampling temperature'
+            cand --max-tokens 'Maximum number of tokens to generate'
+            cand --top-p 'Nucleus sampling probability mass'
+            cand --seed 'Seed for deterministic sampling, where supported'
+            cand --stop 'Stop sequence (repeatable; always sent as an array)'
+            cand --reasoning-effort 'Reasoning effort, sent as "reasoning": {"effort": …}'
+            cand -o 'Set any top-level body field; VALUE is JSON when it parses, else a string (repeatable)'
+            cand --option 'Set any top-level body field; VALUE is JSON when it parses, else a string (repeatable)'
+            cand -H 'Add or replace a request header, ''Name: value''; ''Name:'' removes it (repeatable)'
+            cand --header 'Add or replace a request header, ''Name: value''; ''Name:'' removes it (repeatable)'
+            cand --base-url 'Base URL of the API [env: OPENROUTER_BASE_URL] [default: https://openrouter.ai/api/v1]'
+            cand --api-key-file 'Read the API key from the first line of this file (instead of OPENROUTER_API_KEY)'
+            cand --connect-timeout 'Seconds allowed for TCP connect, proxy and TLS handshake'
+            cand --idle-timeout 'Seconds without any byte from the server (keep-alives count) before giving up; no total limit'
+            cand --retries 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, before any output'
+            cand --from-sse 'Replay a recorded SSE stream (`-` = stdin) exactly as a live one; no request is made'
+            cand --no-stdin 'Ignore stdin entirely (for scripts that spawn orstream with a pipe that never closes)'
+            cand --json 'Write each raw chunk as one JSON line (JSON Lines) instead of the text'
+            cand -n 'Do not add a final newline when the answer does not end in one'
+            cand --no-newline 'Do not add a final newline when the answer does not end in one'
+            cand --reasoning 'Write the model''s reasoning to stderr (dimmed on a terminal)'
+            cand -u 'After the stream, print model, provider, tokens, cost and speed on stderr'
+            cand --usage 'After the stream, print model, provider, tokens, cost and speed on stderr'
+            cand -v 'Trace the request, status, generation id, provider, comments and timing on stderr'
+            cand --verbose 'Trace the request, status, generation id, provider, comments and timing on stderr'
+            cand -q 'No spinner and no warnings (errors still print)'
+            cand --quiet 'No spinner and no warnings (errors still print)'
+            cand --list-models 'List the model ids the server offers, sorted, one per line'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,30 @@
+complete -c orstream -s s -l system -d 'Add a system message before the user message' -r
+complete -c orstream -l request -d 'A whole JSON request body in OpenAI chat format (`-` = stdin); flags override its fields' -r -F
+complete -c orstream -s m -l model -d 'Model id; a comma-separated list sends the rest as fallbacks [default: openrouter/auto]' -r
+complete -c orstream -s t -l temperature -d 'Sampling temperature' -r
+complete -c orstream -l max-tokens -d 'Maximum number of tokens to generate' -r
+complete -c orstream -l top-p -d 'Nucleus sampling probability mass' -r
+complete -c orstream -l seed -d 'Seed for deterministic sampling, where supported' -r
+complete -c orstream -l stop -d 'Stop sequence (repeatable; always sent as an array)' -r
+complete -c orstream -l reasoning-effort -d 'Reasoning effort, sent as "reasoning": {"effort": …}' -r -f -a "minimal\t''
+low\t''
+medium\t''
+high\t''"
+complete -c orstream -s o -l option -d 'Set any top-level body field; VALUE is JSON when it parses, else a string (repeatable)' -r
+complete -c orstream -s H -l header -d 'Add or replace a request header, \'Name: value\'; \'Name:\' removes it (repeatable)' -r
+complete -c orstream -l base-url -d 'Base URL of the API [env: OPENROUTER_BASE_URL] [default: https://openrouter.ai/api/v1]' -r
+complete -c orstream -l api-key-file -d 'Read the API key from the first line of this file (instead of OPENROUTER_API_KEY)' -r -F
+complete -c orstream -l connect-timeout -d 'Seconds allowed for TCP connect, proxy and TLS handshake' -r
+complete -c orstream -l idle-timeout -d 'Seconds without any byte from the server (keep-alives count) before giving up; no total limit' -r
+complete -c orstream -l retries -d 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, before any output' -r
+complete -c orstream -l from-sse -d 'Replay a recorded SSE stream (`-` = stdin) exactly as a live one; no request is made' -r -F
+complete -c orstream -l no-stdin -d 'Ignore stdin entirely (for scripts that spawn orstream with a pipe that never closes)'
+complete -c orstream -l json -d 'Write each raw chunk as one JSON line (JSON Lines) instead of the text'
+complete -c orstream -s n -l no-newline -d 'Do not add a final newline when the answer does not end in one'
+complete -c orstream -l reasoning -d 'Write the model\'s reasoning to stderr (dimmed on a terminal)'
+complete -c orstream -s u -l usage -d 'After the stream, print model, provider, tokens, cost and speed on stderr'
+complete -c orstream -s v -l verbose -d 'Trace the request, status, generation id, provider, comments and timing on stderr'
+complete -c orstream -s q -l quiet -d 'No spinner and no warnings (errors still print)'
+complete -c orstream -l list-models -d 'List the model ids the server offers, sorted, one per line'
+complete -c orstream -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c orstream -s V -l version -d 'Print version'
