@@ -62,12 +62,8 @@ both (stdin first, then a blank line, then the words).",
     max_term_width = 100
 )]
 pub struct Args {
-    /// The prompt; the words are joined with single spaces.
-    #[arg(
-        value_name = "PROMPT",
-        trailing_var_arg = true,
-        allow_hyphen_values = false
-    )]
+    /// The prompt; the words are joined with single spaces (use `--` before words starting with `-`).
+    #[arg(value_name = "PROMPT")]
     pub prompt: Vec<String>,
 
     /// Add a system message before the user message.
@@ -222,6 +218,13 @@ mod tests {
     #[test]
     fn command_is_consistent() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_after_prompt_words_are_flags() {
+        let a = Args::try_parse_from(["orstream", "hi", "-q", "there", "--", "-n"]).unwrap();
+        assert!(a.quiet && !a.no_newline);
+        assert_eq!(a.prompt, ["hi", "there", "-n"]);
     }
 
     #[test]

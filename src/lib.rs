@@ -197,6 +197,16 @@ fn finish(
         cancel::shutdown();
         return Err(anyhow::Error::new(e).context("writing stdout"));
     }
+    if config.output.verbose {
+        let total = ui.elapsed().as_secs_f64();
+        match ui.time_to_first_token() {
+            Some(t) => say(&format!(
+                "* first token after {:.3} s, done after {total:.3} s",
+                t.as_secs_f64()
+            )),
+            None => say(&format!("* done after {total:.3} s, no answer text")),
+        }
+    }
     if config.output.usage {
         say(&ui.usage_line(
             session.model.as_deref(),
@@ -225,7 +235,11 @@ fn list_models(config: &Config) -> anyhow::Result<()> {
         .map_err(|e| client::read_failure(e, config))?;
     let mut out = Out::stdout();
     if config.output.format == config::Format::Json {
-        out.line(String::from_utf8_lossy(&body).trim_end().as_bytes());
+        // The raw body, ending in a newline.
+        match body.last() {
+            Some(b'\n') => out.line(&body[..body.len() - 1]),
+            _ => out.line(&body),
+        }
     } else {
         let models: Models = serde_json::from_slice(&body).map_err(|e| {
             Failure::new(

@@ -69,23 +69,25 @@ impl Session {
         match Chunk::parse(&text) {
             Ok(chunk) => {
                 if self.opts().format == Format::Json {
+                    ui.stop_spinner();
                     out.line(json_line(&text).as_bytes());
                 }
                 self.on_chunk(&chunk, false, out, ui)?;
             }
-            Err(_) => self.on_odd_data(&text, out)?,
+            Err(_) => self.on_odd_data(&text, out, ui)?,
         }
         Ok(Flow::More)
     }
 
     /// Data that did not fit the chunk shape: valid JSON of another shape
     /// (kept in `--json`, checked for an `error`), or not JSON at all (skipped).
-    fn on_odd_data(&mut self, text: &str, out: &mut Out) -> Result<(), Failure> {
+    fn on_odd_data(&mut self, text: &str, out: &mut Out, ui: &mut Ui) -> Result<(), Failure> {
         let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
             self.not_json += 1;
             return Ok(());
         };
         if self.opts().format == Format::Json {
+            ui.stop_spinner();
             out.line(json_line(text).as_bytes());
         }
         match value.get("error") {
@@ -192,6 +194,8 @@ impl Session {
             if opts.reasoning {
                 ui.reasoning(r);
                 self.reasoning_open = !r.ends_with('\n');
+            } else {
+                ui.thinking();
             }
         }
         if let Some(text) = delta.text() {
@@ -332,7 +336,7 @@ pub fn whole(
     let chunk = match Chunk::parse(&text) {
         Ok(c) => c,
         Err(_) => {
-            session.on_odd_data(&text, out)?;
+            session.on_odd_data(&text, out, ui)?;
             return Err(Failure::new(
                 Kind::Server,
                 "the server sent a JSON body that is not a completion",
@@ -341,7 +345,8 @@ pub fn whole(
         }
     };
     if session.opts().format == Format::Json {
-        out.line(minify_json(text.trim_end()).as_bytes());
+        ui.stop_spinner();
+        out.line(json_line(text.trim_end()).as_bytes());
     }
     let result = session.on_chunk(&chunk, true, out, ui);
     out.flush()?;

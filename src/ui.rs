@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 const TICK: Duration = Duration::from_millis(80);
+const FIRST_FRAME: Duration = Duration::from_millis(100);
 const DIM: &str = "\x1b[2m";
 const RESET: &str = "\x1b[0m";
 
@@ -25,6 +26,10 @@ impl Spinner {
     fn start(label: Arc<std::sync::Mutex<String>>, color: bool) -> Spinner {
         let (stop, rx) = mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
+            // A fast answer shows no spinner at all rather than a flicker.
+            if !matches!(rx.recv_timeout(FIRST_FRAME), Err(RecvTimeoutError::Timeout)) {
+                return;
+            }
             let mut i = 0;
             loop {
                 let text = label.lock().map(|l| l.clone()).unwrap_or_default();
@@ -120,6 +125,13 @@ impl Ui {
         }
     }
 
+    /// Hidden reasoning is arriving: the model is thinking.
+    pub fn thinking(&mut self) {
+        if self.first_token.is_none() {
+            self.set_label("thinking");
+        }
+    }
+
     pub fn comment(&mut self, text: &str) {
         self.comments += 1;
         if self.first_token.is_none() {
@@ -151,6 +163,10 @@ impl Ui {
         }
         self.warned.push(text.to_string());
         say(&format!("warning: {text}"));
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
     pub fn time_to_first_token(&self) -> Option<Duration> {
