@@ -1,0 +1,107 @@
+//! Memory stays flat however long the stream is (SPEC §3), and an oversized
+//! line ends with the documented error rather than an out-of-memory death.
+//!
+//! The stream is replayed with `--from-sse -` so no server is in the way; the
+//! child's peak RSS comes from `wait4` on that very process.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+#[repr(C)]
+#[derive(Default)]
+struct Timeval {
+    sec: i64,
+    usec: i64,
+}
+
+/// `struct rusage` on Linux: two timevals, then 14 longs (ru_maxrss first, in KiB).
+#[repr(C)]
+#[derive(Default)]
+struct Rusage {
+    utime: Timeval,
+    stime: Timeval,
+    longs: [i64; 14],
+}
+
+extern "C" {
+    fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut Rusage) -> i32;
+}
+
+/// Runs `orstream --from-sse -` on `repeats` copies of `event` (then a finish
+/// and `[DONE]`), returning (exit code, peak RSS in KiB).
+fn replay(event: &'static [u8], repeats: usize, tail: &'static [u8]) -> (i32, i64, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orstream"))
+        .args(["--from-sse", "-"])
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn orstream");
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let block: Vec<u8> = event
+            .iter()
+            .copied()
+            .cycle()
+            .take(event.len() * 1000)
+            .collect();
+        for _ in 0..repeats / 1000 {
+            if stdin.write_all(&block).is_err() {
+                return;
+            }
+        }
+        let _ = stdin.write_all(tail);
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let mut status = 0;
+    let mut usage = Rusage::default();
+    let pid = child.id() as i32;
+    // SAFETY: plain syscall on our own child; `usage` and `status` outlive it.
+    let r = unsafe { wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4 failed");
+    feeder.join().unwrap();
+    let code = if status & 0x7f == 0 {
+        (status >> 8) & 0xff
+    } else {
+        128 + (status & 0x7f)
+    };
+    (code, usage.longs[0], err_reader.join().unwrap())
+}
+
+const EVENT: &[u8] = br#"data: {"id":"gen-1780944361-X5HAtL0Z2NQp8nHAiT6F","object":"chat.completion.chunk","created":1780944361,"model":"anthropic/claude-4.5-haiku-20251001","provider":"Amazon Bedrock","choices":[{"index":0,"delta":{"content":" word","role":"assistant"},"finish_reason":null,"native_finish_reason":null}]}
+
+"#;
+const END: &[u8] =
+    b"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+
+#[test]
+fn peak_memory_is_flat_from_10_to_100_megabytes() {
+    let small = 10 * 1024 * 1024 / EVENT.len() / 1000 * 1000;
+    let (code, rss_small, err) = replay(EVENT, small, END);
+    assert_eq!(code, 0, "{err}");
+    let (code, rss_large, err) = replay(EVENT, small * 10, END);
+    assert_eq!(code, 0, "{err}");
+    // Ten times the stream may not cost more than a little slack.
+    assert!(
+        rss_large <= rss_small + rss_small / 4 + 1024,
+        "peak RSS grew from {rss_small} KiB (10 MB) to {rss_large} KiB (100 MB)"
+    );
+}
+
+#[test]
+fn a_line_over_16_mib_is_a_server_error_not_a_crash() {
+    // 17 MiB of one line with no line ending.
+    let (code, rss, err) = replay(b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 17 * 1024 * 8, b"");
+    assert_eq!(code, 6, "{err}");
+    assert!(
+        err.contains("orstream: error:") && err.contains("16 MiB"),
+        "{err}"
+    );
+    assert!(rss < 128 * 1024, "peak RSS {rss} KiB for a capped line");
+}
