@@ -29,6 +29,8 @@ extern "C" {
 
 /// Runs `orstream --from-sse -` on `repeats` copies of `event` (then a finish
 /// and `[DONE]`), returning (exit code, peak RSS in KiB).
+// The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn replay(event: &'static [u8], repeats: usize, tail: &'static [u8]) -> (i32, i64, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_orstream"))
         .args(["--from-sse", "-"])
