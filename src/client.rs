@@ -255,6 +255,13 @@ fn connect_failure(e: ureq::Error, config: &Config) -> (Failure, bool) {
                     | K::BrokenPipe
                     | K::NotConnected
             );
+            if io.kind() == K::InvalidData {
+                // rustls reports handshake failures as InvalidData.
+                let f = net(format!("TLS error: {io} ({})", config.base_url)).with_hint(
+                    "behind a proxy that re-signs traffic? point SSL_CERT_FILE at its CA bundle",
+                );
+                return (f, false);
+            }
             let what = match io.kind() {
                 K::ConnectionRefused => "connection refused".to_string(),
                 K::ConnectionReset | K::ConnectionAborted => {
