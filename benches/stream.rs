@@ -1,0 +1,1260 @@
+//! `cargo bench --bench stream`: orstream against `curl -sN`, side by side.
+//!
+//! What is measured (issue 5), all over 127.0.0.1 against a loopback SSE server
+//! that runs inside this process:
+//!
+//! * **short request**: 20 content chunks; wall time from `spawn` to the
+//!   child being reaped, median of N runs, as a ratio to curl's median
+//!   (`true` is timed the same way as the spawn floor).
+//! * **bulk**: 200k chunks (~65 MB), CPU time (user + sys) of the child per
+//!   chunk, taken from `wait4(2)`'s `rusage` of that one child; both with
+//!   32 KiB HTTP chunks and with one HTTP chunk per SSE event.
+//! * **peak RSS** at 20k and 200k chunks: the child's `VmHWM` from
+//!   `/proc/PID/status`, read while the server holds back the last three
+//!   events. `ru_maxrss` from `wait4` is printed too but is useless here:
+//!   Linux keeps the pre-`exec` image's peak in it, i.e. this bench's RSS.
+//! * **per-token latency**: a drip of 200 chunks, one every 10 ms, one write
+//!   each. Chunk `i` carries the content `"t{i} "`; the server records the
+//!   instant just before it writes chunk `i`, a bench thread reading the
+//!   child's stdout pipe records when `t{i} ` has fully arrived (for curl,
+//!   the token is found in the raw SSE bytes).
+//! * **`--json`**: the short and bulk figures again with `--json`.
+//! * **Ctrl-C → server-observed close**: the server sends a chunk every
+//!   20 ms forever; once the first byte reaches the child's stdout the bench
+//!   sends SIGINT, and a thread blocked in `read()` on the server side of the
+//!   connection records when it returns 0 (FIN) or fails (RST). Also the
+//!   `| head` case: the bench closes the stdout pipe after the first byte;
+//!   orstream notices on its next write (EPIPE) and should close at once.
+//!
+//! The server is never the bottleneck: bodies are rendered once before timing
+//! and written in 256 KiB writes; each connection has its own thread; the
+//! whole request (headers and `Content-Length` body) is read before the
+//! answer, which always has `Connection: close`. Chunks look like capture A in
+//! `openrouter-api.md` §3 (~341 bytes), followed by a finish chunk, a usage
+//! chunk and `data: [DONE]`.
+//!
+//! Children get a cleared environment (only `PATH`), stdin from /dev/null and
+//! stdout on a pipe that a bench thread drains; every run's exit status and
+//! stdout byte count are checked, and any surprise is listed under
+//! "Anomalies". The binary is `target/release/orstream`, which cargo builds
+//! (bench profile = release settings) before running this target.
+//!
+//! Environment:
+//! * `ORSTREAM_BENCH_QUICK=1`: far fewer runs and smaller streams (smoke run).
+//! * `ORSTREAM_BENCH_SERVE=PORT`: only run the server on PORT (0 = any) until
+//!   killed, e.g. for `valgrind --tool=callgrind orstream --base-url
+//!   http://127.0.0.1:PORT/bulk/20000/k32 hi`.
+//!
+//! URL scheme (base URL; the client appends `/chat/completions`):
+//! `/bulk/N/k32`, `/bulk/N/event` (`/bulk/N/F/ID`: hold the tail until the
+//! bench releases ID), `/drip/N/ID`, `/slow/ID`.
+//!
+//! Linux only (`wait4`, `kill` and the `rusage` layout are declared here, as
+//! the crate has no `libc` dependency).
+
+use std::collections::HashMap;
+use std::ffi::{c_int, c_long};
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------
+// The few libc calls we need
+// ---------------------------------------------------------------------------
+
+#[repr(C)]
+#[derive(Default)]
+struct Timeval {
+    sec: c_long,
+    usec: c_long,
+}
+
+/// `struct rusage` (Linux): two timevals then 14 longs, `ru_maxrss` first.
+#[repr(C)]
+#[derive(Default)]
+struct Rusage {
+    utime: Timeval,
+    stime: Timeval,
+    maxrss: c_long,
+    _rest: [c_long; 13],
+}
+
+extern "C" {
+    fn wait4(pid: c_int, status: *mut c_int, options: c_int, rusage: *mut Rusage) -> c_int;
+    fn kill(pid: c_int, sig: c_int) -> c_int;
+}
+
+const SIGINT: c_int = 2;
+
+/// How a child ended, and what it cost.
+struct Reaped {
+    status: Status,
+    /// Spawn → reaped.
+    wall: Duration,
+    /// user + sys of this child only.
+    cpu: Duration,
+    maxrss_kib: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Status {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Waits for one child with `wait4`, so the rusage is that process's own.
+fn reap(child: &Child, started: Instant) -> Reaped {
+    let pid = child.id() as c_int;
+    let mut status: c_int = 0;
+    let mut ru = Rusage::default();
+    loop {
+        // SAFETY: both pointers are to live locals of the right type; `pid`
+        // is our own child, not yet reaped (std never waits on it here).
+        let r = unsafe { wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        assert!(e.kind() == io::ErrorKind::Interrupted, "wait4({pid}): {e}");
+    }
+    let wall = started.elapsed();
+    let tv = |t: &Timeval| Duration::new(t.sec as u64, t.usec as u32 * 1000);
+    let status = if status & 0x7f == 0 {
+        Status::Code((status >> 8) & 0xff)
+    } else {
+        Status::Signal(status & 0x7f)
+    };
+    Reaped {
+        status,
+        wall,
+        cpu: tv(&ru.utime) + tv(&ru.stime),
+        maxrss_kib: ru.maxrss as u64,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn sleep_until(t: Instant) {
+    let now = Instant::now();
+    if t > now {
+        thread::sleep(t - now);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Realistic OpenRouter chunks (capture A, openrouter-api.md §3)
+// ---------------------------------------------------------------------------
+
+const PREFIX: &str = r#"{"id":"gen-1780944361-X5HAtL0Z2NQp8nHAiT6F","object":"chat.completion.chunk","created":1780944361,"model":"anthropic/claude-4.5-haiku-20251001","provider":"Amazon Bedrock","system_fingerprint":null,"choices":[{"index":0,"delta":{"content":""#;
+const SUFFIX: &str =
+    r#"","role":"assistant"},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}"#;
+const FINISH: &str = r#"{"id":"gen-1780944361-X5HAtL0Z2NQp8nHAiT6F","object":"chat.completion.chunk","created":1780944361,"model":"anthropic/claude-4.5-haiku-20251001","provider":"Amazon Bedrock","choices":[{"index":0,"delta":{"content":"","role":"assistant"},"finish_reason":"stop","native_finish_reason":"end_turn"}]}"#;
+const USAGE: &str = r#"{"id":"gen-1780944361-X5HAtL0Z2NQp8nHAiT6F","object":"chat.completion.chunk","created":1780944361,"model":"anthropic/claude-4.5-haiku-20251001","provider":"Amazon Bedrock","service_tier":null,"choices":[{"index":0,"delta":{"content":"","role":"assistant"},"finish_reason":"stop","native_finish_reason":"end_turn"}],"usage":{"prompt_tokens":15,"completion_tokens":200000,"total_tokens":200015,"cost":0.00006,"is_byok":false,"prompt_tokens_details":{"cached_tokens":0,"cache_write_tokens":0,"audio_tokens":0,"video_tokens":0},"cost_details":{"upstream_inference_cost":0.00006,"upstream_inference_prompt_cost":0.000015,"upstream_inference_completions_cost":0.000045},"completion_tokens_details":{"reasoning_tokens":0,"image_tokens":0,"audio_tokens":0}}}"#;
+const COMMENT: &str = ": OPENROUTER PROCESSING\n\n";
+/// Short tokens, cycled (plain ASCII: no JSON escaping needed).
+const WORDS: [&str; 8] = [
+    " word", " the", " stream", " of", ",", " tokens", " and", " a",
+];
+
+const RESPONSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nConnection: close\r\nX-Generation-Id: gen-1780944361-X5HAtL0Z2NQp8nHAiT6F\r\n\r\n";
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+const WRITE_SIZE: usize = 256 * 1024;
+const FRAME_SIZE: usize = 32 * 1024;
+
+/// `data: …\n\n` for a chunk whose content is `content`.
+fn content_data(content: &str) -> String {
+    format!("{PREFIX}{content}{SUFFIX}")
+}
+
+fn event(data: &str) -> String {
+    format!("data: {data}\n\n")
+}
+
+/// One SSE event as one HTTP chunk.
+fn http_chunk(bytes: &[u8]) -> Vec<u8> {
+    let mut v = format!("{:x}\r\n", bytes.len()).into_bytes();
+    v.extend_from_slice(bytes);
+    v.extend_from_slice(b"\r\n");
+    v
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Framing {
+    /// 32 KiB HTTP chunks.
+    K32,
+    /// One HTTP chunk per SSE event.
+    Event,
+}
+
+impl Framing {
+    fn name(self) -> &'static str {
+        match self {
+            Framing::K32 => "k32",
+            Framing::Event => "event",
+        }
+    }
+    fn parse(s: &str) -> Option<Framing> {
+        [Framing::K32, Framing::Event]
+            .into_iter()
+            .find(|f| f.name() == s)
+    }
+}
+
+/// A pre-rendered response body and what each client should print for it.
+struct Body {
+    /// Chunked-encoded bytes after the response head, `0\r\n\r\n` included.
+    wire: Vec<u8>,
+    /// Where the tail (finish chunk, usage chunk, `[DONE]`) starts in `wire`.
+    tail_at: usize,
+    /// Stdout bytes of each client for the whole body, and for the tail alone.
+    sse_len: (usize, usize),
+    text_len: (usize, usize),
+    json_len: (usize, usize),
+}
+
+/// A comment, `n` content chunks, then the tail (each tail event in its own
+/// HTTP chunk in both framings, so the server can hold the tail back).
+fn render(n: usize, framing: Framing) -> Body {
+    let mut events: Vec<String> = Vec::with_capacity(n + 1);
+    let mut text_len = 0;
+    let mut json_len = 0;
+    events.push(COMMENT.to_string());
+    for i in 0..n {
+        let w = WORDS[i % WORDS.len()];
+        let d = content_data(w);
+        text_len += w.len();
+        json_len += d.len() + 1;
+        events.push(event(&d));
+    }
+    let sse: Vec<u8> = events.iter().flat_map(|e| e.bytes()).collect();
+    let mut wire = Vec::with_capacity(sse.len() + sse.len() / 16 + 4096);
+    match framing {
+        Framing::K32 => sse
+            .chunks(FRAME_SIZE)
+            .for_each(|c| wire.extend_from_slice(&http_chunk(c))),
+        Framing::Event => events
+            .iter()
+            .for_each(|e| wire.extend_from_slice(&http_chunk(e.as_bytes()))),
+    }
+    let tail_at = wire.len();
+    let mut tail_sse = 0;
+    for d in [FINISH, USAGE, "[DONE]"] {
+        let e = event(d);
+        tail_sse += e.len();
+        wire.extend_from_slice(&http_chunk(e.as_bytes()));
+    }
+    wire.extend_from_slice(LAST_CHUNK);
+    let tail_json = FINISH.len() + USAGE.len() + 2;
+    Body {
+        wire,
+        tail_at,
+        sse_len: (sse.len() + tail_sse, tail_sse),
+        text_len: (text_len + 1, 1), // the final newline
+        json_len: (json_len + tail_json, tail_json),
+    }
+}
+
+/// `VmHWM` (peak RSS of the current image) from `/proc/PID/status`, in KiB.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+// ---------------------------------------------------------------------------
+// The loopback server
+// ---------------------------------------------------------------------------
+
+/// What the server saw of one `/drip` or `/slow` connection.
+#[derive(Default, Clone)]
+struct ConnLog {
+    /// Instant just before chunk `i` was written.
+    sends: Vec<Instant>,
+    /// First of: `read()` returned 0 or failed, or a write failed.
+    closed: Option<Instant>,
+    /// The bench let a held `/bulk` body finish.
+    released: bool,
+}
+
+#[derive(Default)]
+struct State {
+    bodies: Mutex<HashMap<(usize, Framing), Arc<Body>>>,
+    conns: Mutex<HashMap<u64, ConnLog>>,
+    changed: Condvar,
+}
+
+impl State {
+    fn body(&self, n: usize, framing: Framing) -> Arc<Body> {
+        lock(&self.bodies)
+            .entry((n, framing))
+            .or_insert_with(|| Arc::new(render(n, framing)))
+            .clone()
+    }
+
+    fn log_send(&self, id: u64) {
+        let now = Instant::now();
+        lock(&self.conns).entry(id).or_default().sends.push(now);
+    }
+
+    fn mark_closed(&self, id: u64) {
+        let now = Instant::now();
+        let mut conns = lock(&self.conns);
+        let log = conns.entry(id).or_default();
+        if log.closed.is_none() {
+            log.closed = Some(now);
+            self.changed.notify_all();
+        }
+    }
+
+    fn release(&self, id: u64) {
+        lock(&self.conns).entry(id).or_default().released = true;
+        self.changed.notify_all();
+    }
+
+    /// Waits until `release(id)`; false after `timeout`.
+    fn wait_released(&self, id: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut conns = lock(&self.conns);
+        loop {
+            let now = Instant::now();
+            if conns.get(&id).is_some_and(|l| l.released) || now >= deadline {
+                return conns.get(&id).is_some_and(|l| l.released);
+            }
+            conns = self
+                .changed
+                .wait_timeout(conns, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn is_closed(&self, id: u64) -> bool {
+        lock(&self.conns)
+            .get(&id)
+            .is_some_and(|l| l.closed.is_some())
+    }
+
+    /// The log of connection `id` once it is closed (or after `timeout`).
+    fn wait_closed(&self, id: u64, timeout: Duration) -> ConnLog {
+        let deadline = Instant::now() + timeout;
+        let mut conns = lock(&self.conns);
+        loop {
+            let log = conns.get(&id).cloned().unwrap_or_default();
+            let now = Instant::now();
+            if log.closed.is_some() || now >= deadline {
+                return log;
+            }
+            conns = self
+                .changed
+                .wait_timeout(conns, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+struct Server {
+    port: u16,
+    state: Arc<State>,
+}
+
+impl Server {
+    fn start(port: u16) -> Server {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(State::default());
+        let st = state.clone();
+        thread::spawn(move || {
+            for sock in listener.incoming().flatten() {
+                let st = st.clone();
+                thread::spawn(move || {
+                    let _ = handle(sock, &st);
+                });
+            }
+        });
+        Server { port, state }
+    }
+
+    fn url(&self, scenario: &str) -> String {
+        format!("http://127.0.0.1:{}/{scenario}", self.port)
+    }
+}
+
+/// Reads the request line, headers and `Content-Length` body; returns the path.
+fn read_request(sock: &mut TcpStream) -> io::Result<String> {
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+    let mut buf = Vec::with_capacity(4096);
+    let mut tmp = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = sock.read(&mut tmp)?;
+        if n == 0 {
+            return Err(bad("EOF in request head"));
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let path = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .ok_or_else(|| bad("no request line"))?
+        .to_string();
+    let length = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.trim().parse::<usize>().map_err(|_| bad("Content-Length")))
+        .transpose()?
+        .unwrap_or(0);
+    let mut have = buf.len() - head_end;
+    while have < length {
+        let n = sock.read(&mut tmp)?;
+        if n == 0 {
+            return Err(bad("EOF in request body"));
+        }
+        have += n;
+    }
+    Ok(path)
+}
+
+fn handle(mut sock: TcpStream, state: &Arc<State>) -> io::Result<()> {
+    sock.set_nodelay(true)?;
+    let path = read_request(&mut sock)?;
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let scenario = match parts.split_last_chunk::<2>() {
+        Some((s, ["chat", "completions"])) => s,
+        _ => &[][..],
+    };
+    let num = |s: &str| s.parse::<u64>().ok();
+    match scenario {
+        ["bulk", n, f, hold @ ..]
+            if num(n).is_some() && Framing::parse(f).is_some() && hold.len() <= 1 =>
+        {
+            let body = state.body(num(n).unwrap() as usize, Framing::parse(f).unwrap());
+            sock.write_all(RESPONSE_HEAD)?;
+            let (main, tail) = body.wire.split_at(body.tail_at);
+            for piece in main.chunks(WRITE_SIZE) {
+                sock.write_all(piece)?;
+            }
+            // `/bulk/N/F/ID`: hold the tail back until the bench has read the
+            // child's peak RSS while it is still alive.
+            if let Some(id) = hold.first().and_then(|id| num(id)) {
+                state.wait_released(id, Duration::from_secs(20));
+            }
+            sock.write_all(tail)?;
+        }
+        ["drip", n, id] if num(n).is_some() && num(id).is_some() => {
+            let (n, id) = (num(n).unwrap(), num(id).unwrap());
+            sock.write_all(RESPONSE_HEAD)?;
+            let start = Instant::now();
+            for i in 0..n {
+                sleep_until(start + Duration::from_millis(10 * i));
+                let frame = http_chunk(event(&content_data(&format!("t{i} "))).as_bytes());
+                state.log_send(id);
+                sock.write_all(&frame)?;
+            }
+            let mut tail = Vec::new();
+            for d in [FINISH, USAGE, "[DONE]"] {
+                tail.extend_from_slice(&http_chunk(event(d).as_bytes()));
+            }
+            tail.extend_from_slice(LAST_CHUNK);
+            sock.write_all(&tail)?;
+        }
+        ["slow", id] if num(id).is_some() => {
+            let id = num(id).unwrap();
+            sock.write_all(RESPONSE_HEAD)?;
+            // A thread blocked in read() sees the client's FIN (0) or RST
+            // (error) the moment it arrives.
+            let mut reader = sock.try_clone()?;
+            let st = state.clone();
+            thread::spawn(move || {
+                let mut b = [0u8; 512];
+                while let Ok(1..) = reader.read(&mut b) {}
+                st.mark_closed(id);
+            });
+            let start = Instant::now();
+            for i in 0u64.. {
+                if state.is_closed(id) || start.elapsed() > Duration::from_secs(60) {
+                    break;
+                }
+                let frame = http_chunk(event(&content_data(&format!("t{i} "))).as_bytes());
+                state.log_send(id);
+                if sock.write_all(&frame).is_err() {
+                    state.mark_closed(id);
+                    break;
+                }
+                sleep_until(start + Duration::from_millis(20 * (i + 1)));
+            }
+            return Ok(());
+        }
+        _ => {
+            sock.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+        }
+    }
+    let _ = sock.shutdown(Shutdown::Write);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Running the clients
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Tool {
+    Orstream,
+    OrstreamJson,
+    Curl,
+    /// `true`: the cost of spawning and reaping a process at all.
+    Floor,
+}
+
+impl Tool {
+    fn name(self) -> &'static str {
+        match self {
+            Tool::Orstream => "orstream",
+            Tool::OrstreamJson => "orstream --json",
+            Tool::Curl => "curl -sN",
+            Tool::Floor => "`true` (spawn floor)",
+        }
+    }
+
+    fn command(self, base: &str) -> Command {
+        let mut c = match self {
+            Tool::Orstream | Tool::OrstreamJson => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_orstream"));
+                c.args(["--base-url", base, "--retries", "0"]);
+                if self == Tool::OrstreamJson {
+                    c.arg("--json");
+                }
+                c.arg("hi");
+                c
+            }
+            Tool::Curl => {
+                let mut c = Command::new(which("curl"));
+                c.args(["-sN", "-X", "POST", "-d", "{}"])
+                    .arg(format!("{base}/chat/completions"));
+                c
+            }
+            Tool::Floor => Command::new(which("true")),
+        };
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Stdout bytes before the tail of the body.
+    fn held_len(self, b: &Body) -> usize {
+        let (all, tail) = match self {
+            Tool::Orstream => b.text_len,
+            Tool::OrstreamJson => b.json_len,
+            Tool::Curl | Tool::Floor => b.sse_len,
+        };
+        all - tail
+    }
+
+    fn expected_len(self, b: &Body) -> usize {
+        match self {
+            Tool::Orstream => b.text_len.0,
+            Tool::OrstreamJson => b.json_len.0,
+            Tool::Curl => b.sse_len.0,
+            Tool::Floor => 0,
+        }
+    }
+}
+
+/// A program resolved on PATH (once). An absolute path matters: for a bare
+/// name with a changed `PATH` (we clear the env), std falls back from
+/// `posix_spawn` to `fork`, and forking this bench (hundreds of MB of
+/// pre-rendered bodies) cost curl ~13 ms per run in an early version.
+fn which(name: &'static str) -> &'static std::path::Path {
+    static FOUND: Mutex<Vec<(&str, &std::path::Path)>> = Mutex::new(Vec::new());
+    let mut found = lock(&FOUND);
+    if let Some((_, p)) = found.iter().find(|(n, _)| *n == name) {
+        return p;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let p = std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found on PATH"));
+    let p: &'static std::path::Path = Box::leak(p.into_boxed_path());
+    found.push((name, p));
+    p
+}
+
+/// A running child with its stderr collected in the background.
+struct Running {
+    child: Child,
+    started: Instant,
+    stdout: Option<ChildStdout>,
+    stderr: thread::JoinHandle<String>,
+}
+
+fn spawn(tool: Tool, base: &str) -> Running {
+    let mut cmd = tool.command(base);
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", tool.name()));
+    let stdout = child.stdout.take();
+    let mut err = child.stderr.take().unwrap();
+    let stderr = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        String::from_utf8_lossy(&v).trim().to_string()
+    });
+    Running {
+        child,
+        started,
+        stdout,
+        stderr,
+    }
+}
+
+impl Running {
+    fn finish(self) -> (Reaped, String) {
+        let r = reap(&self.child, self.started);
+        (r, self.stderr.join().unwrap_or_default())
+    }
+}
+
+/// Runs to the end with stdout drained; returns the reaping and stdout length.
+fn run_drained(tool: Tool, base: &str) -> (Reaped, usize, String) {
+    let mut run = spawn(tool, base);
+    let mut out = run.stdout.take().unwrap();
+    let drain = thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0;
+        while let Ok(n @ 1..) = out.read(&mut buf) {
+            total += n;
+        }
+        total
+    });
+    let (r, err) = run.finish();
+    (r, drain.join().unwrap_or(0), err)
+}
+
+/// One `/bulk/N/F/ID` run: the server holds the tail back until all content
+/// is on the child's stdout, the child's `VmHWM` is read, then the tail goes
+/// out. Returns the reaping, the stdout length and the `VmHWM` (KiB).
+fn run_bulk(
+    tool: Tool,
+    server: &Server,
+    n: usize,
+    f: Framing,
+    id: u64,
+    anomalies: &mut Vec<String>,
+) -> (Reaped, Option<u64>) {
+    let body = server.state.body(n, f);
+    let mut run = spawn(tool, &server.url(&format!("bulk/{n}/{}/{id}", f.name())));
+    let mut out = run.stdout.take().unwrap();
+    let (pid, state, held) = (run.child.id(), server.state.clone(), tool.held_len(&body));
+    let drain = thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let (mut total, mut hwm) = (0, None);
+        while let Ok(k @ 1..) = out.read(&mut buf) {
+            total += k;
+            if total >= held && hwm.is_none() {
+                hwm = vm_hwm_kib(pid);
+                state.release(id);
+            }
+        }
+        state.release(id);
+        (total, hwm)
+    });
+    let (r, err) = run.finish();
+    let (len, hwm) = drain.join().unwrap();
+    check(anomalies, tool, "bulk", &r, Status::Code(0), &err);
+    if len != tool.expected_len(&body) || hwm.is_none() {
+        anomalies.push(format!(
+            "{} bulk {n} {}: {len} bytes on stdout (expected {}), VmHWM {hwm:?}",
+            tool.name(),
+            f.name(),
+            tool.expected_len(&body)
+        ));
+    }
+    (r, hwm)
+}
+
+/// Finds complete `t<digits> ` tokens (not preceded by a letter or digit) in
+/// `buf[*from..]`, stamps each with `at`, and leaves `*from` at the first
+/// token that may still be incomplete.
+fn scan_tokens(buf: &[u8], from: &mut usize, at: Instant, arrivals: &mut [Option<Instant>]) {
+    let mut i = *from;
+    while i < buf.len() {
+        if buf[i] == b't' && (i == 0 || !buf[i - 1].is_ascii_alphanumeric()) {
+            let mut j = i + 1;
+            while j < buf.len() && buf[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j == buf.len() {
+                break; // maybe cut by the read: look again next time
+            }
+            if j > i + 1 && buf[j] == b' ' {
+                let seq: usize = std::str::from_utf8(&buf[i + 1..j])
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                if let Some(slot @ None) = arrivals.get_mut(seq) {
+                    *slot = Some(at);
+                }
+                i = j + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    *from = i;
+}
+
+/// Runs a `/drip` stream; returns the latency of each token (send → stdout).
+fn run_drip(
+    tool: Tool,
+    server: &Server,
+    n: usize,
+    id: u64,
+    anomalies: &mut Vec<String>,
+) -> Vec<Duration> {
+    let mut run = spawn(tool, &server.url(&format!("drip/{n}/{id}")));
+    let mut out = run.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut arrivals = vec![None; n];
+        let (mut buf, mut from) = (Vec::new(), 0);
+        let mut tmp = vec![0u8; 64 * 1024];
+        while let Ok(k @ 1..) = out.read(&mut tmp) {
+            let at = Instant::now();
+            buf.extend_from_slice(&tmp[..k]);
+            scan_tokens(&buf, &mut from, at, &mut arrivals);
+        }
+        arrivals
+    });
+    let (r, err) = run.finish();
+    let arrivals = reader.join().unwrap();
+    let log = server.state.wait_closed(id, Duration::ZERO);
+    check(anomalies, tool, "drip", &r, Status::Code(0), &err);
+    let mut lat = Vec::new();
+    for (i, a) in arrivals.iter().enumerate() {
+        match (a, log.sends.get(i)) {
+            (Some(a), Some(s)) => lat.push(a.saturating_duration_since(*s)),
+            _ => anomalies.push(format!("{}: drip token t{i} not seen", tool.name())),
+        }
+    }
+    lat
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGINT once the first byte is on stdout.
+    Sigint,
+    /// Close the stdout pipe once the first byte is on it (`| head`).
+    ClosePipe,
+}
+
+/// One `/slow` run stopped by `how`. Returns (stop → server-observed close,
+/// next chunk sent after the stop → server-observed close), if the server saw
+/// the close within 5 s.
+fn run_stop(
+    tool: Tool,
+    server: &Server,
+    how: Stop,
+    id: u64,
+    anomalies: &mut Vec<String>,
+) -> Option<(Duration, Option<Duration>)> {
+    let mut run = spawn(tool, &server.url(&format!("slow/{id}")));
+    let mut out = run.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        let mut tmp = vec![0u8; 64 * 1024];
+        let mut first = true;
+        while let Ok(1..) = out.read(&mut tmp) {
+            if first && how == Stop::ClosePipe {
+                drop(out);
+                let _ = tx.send(Instant::now());
+                return;
+            }
+            if first {
+                let _ = tx.send(Instant::now());
+                first = false;
+            }
+        }
+    });
+    let stopped = match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(t) if how == Stop::ClosePipe => t,
+        Ok(_) => {
+            let t = Instant::now();
+            // SAFETY: plain syscall on our own live (unreaped) child.
+            unsafe { kill(run.child.id() as c_int, SIGINT) };
+            t
+        }
+        Err(_) => {
+            anomalies.push(format!("{}: no first token on /slow", tool.name()));
+            Instant::now()
+        }
+    };
+    let (r, err) = run.finish();
+    let _ = reader.join();
+    let expect = match (tool, how) {
+        (Tool::Curl, Stop::Sigint) => Status::Signal(SIGINT),
+        (Tool::Curl, Stop::ClosePipe) => Status::Code(23), // curl: write error
+        (_, Stop::Sigint) => Status::Code(130),
+        (_, Stop::ClosePipe) => Status::Code(141),
+    };
+    check(anomalies, tool, "stop", &r, expect, &err);
+    let log = server.state.wait_closed(id, Duration::from_secs(5));
+    let Some(closed) = log.closed else {
+        anomalies.push(format!("{}: server saw no close within 5 s", tool.name()));
+        return None;
+    };
+    let next_send = log.sends.iter().find(|s| **s >= stopped);
+    Some((
+        closed.saturating_duration_since(stopped),
+        next_send.map(|s| closed.saturating_duration_since(*s)),
+    ))
+}
+
+fn check(anomalies: &mut Vec<String>, tool: Tool, what: &str, r: &Reaped, want: Status, err: &str) {
+    if r.status != want {
+        anomalies.push(format!(
+            "{} ({what}): exit {:?}, expected {want:?}; stderr: {err:?}",
+            tool.name(),
+            r.status
+        ));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Statistics and output
+// ---------------------------------------------------------------------------
+
+/// Nearest-rank percentile (`q` in 0..=1) of unsorted values.
+fn pct<T: Copy + PartialOrd>(v: &[T], q: f64) -> T {
+    assert!(!v.is_empty(), "no samples");
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    s[((s.len() - 1) as f64 * q).round() as usize]
+}
+
+fn max<T: Copy + PartialOrd>(v: &[T]) -> T {
+    pct(v, 1.0)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.2} MiB", kib as f64 / 1024.0)
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "**NOT met**"
+    }
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+struct Plan {
+    quick: bool,
+    short_runs: usize,
+    bulk_sizes: [usize; 2],
+    bulk_reps: usize,
+    drip_chunks: usize,
+    drip_runs: usize,
+    stop_runs: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                short_runs: 5,
+                bulk_sizes: [2_000, 20_000],
+                bulk_reps: 1,
+                drip_chunks: 50,
+                drip_runs: 1,
+                stop_runs: 4,
+            }
+        } else {
+            Plan {
+                quick,
+                short_runs: 41,
+                bulk_sizes: [20_000, 200_000],
+                bulk_reps: 7,
+                drip_chunks: 200,
+                drip_runs: 3,
+                stop_runs: 20,
+            }
+        }
+    }
+}
+
+/// One bulk measurement: CPU per chunk, peak RSS, wall.
+#[derive(Clone, Copy)]
+struct Bulk {
+    cpu_per_chunk: Duration,
+    /// `VmHWM` of the child, read while it waits for the tail.
+    hwm_kib: u64,
+    /// `ru_maxrss` from `wait4`: polluted by the bench's own RSS (see doc).
+    maxrss_kib: u64,
+    wall: Duration,
+}
+
+fn main() {
+    if let Ok(port) = std::env::var("ORSTREAM_BENCH_SERVE") {
+        let server = Server::start(port.parse().expect("ORSTREAM_BENCH_SERVE=PORT"));
+        println!("serving on {}", server.url("bulk/20000/k32"));
+        loop {
+            thread::park();
+        }
+    }
+    let bin = env!("CARGO_BIN_EXE_orstream");
+    assert!(
+        std::path::Path::new(bin).exists(),
+        "{bin} is missing: run `cargo build --release` (cargo bench normally builds it)"
+    );
+    let plan = Plan::new(std::env::var_os("ORSTREAM_BENCH_QUICK").is_some_and(|v| v != "0"));
+    let server = Server::start(0);
+    let ids = AtomicU64::new(1);
+    let next_id = || ids.fetch_add(1, Ordering::Relaxed);
+    let mut anomalies = Vec::new();
+    let bench_start = Instant::now();
+    let tools = [Tool::Orstream, Tool::OrstreamJson, Tool::Curl];
+    let say = |s: String| eprintln!("[{:6.1}s] {s}", bench_start.elapsed().as_secs_f64());
+
+    // Render every body up front so no timing includes it.
+    server.state.body(20, Framing::K32);
+    for n in plan.bulk_sizes {
+        for f in [Framing::K32, Framing::Event] {
+            let b = server.state.body(n, f);
+            say(format!(
+                "body {n} chunks, {}: {:.1} MB SSE ({} B/chunk), {:.1} MB on the wire",
+                f.name(),
+                b.sse_len.0 as f64 / 1e6,
+                b.sse_len.0 / n,
+                b.wire.len() as f64 / 1e6
+            ));
+        }
+    }
+
+    // --- short requests -------------------------------------------------
+    say(format!(
+        "short: {} runs per tool, alternating",
+        plan.short_runs
+    ));
+    let mut short: HashMap<Tool, Vec<Duration>> = HashMap::new();
+    let body = server.state.body(20, Framing::K32);
+    let url = server.url("bulk/20/k32");
+    for round in 0..=plan.short_runs {
+        // Rotate the order each round so no client always follows the same one.
+        let mut order = [Tool::Orstream, Tool::OrstreamJson, Tool::Curl, Tool::Floor];
+        order.rotate_left(round % 4);
+        for tool in order {
+            let (r, len, err) = run_drained(tool, &url);
+            check(&mut anomalies, tool, "short", &r, Status::Code(0), &err);
+            if len != tool.expected_len(&body) {
+                anomalies.push(format!("{} short: {len} bytes on stdout", tool.name()));
+            }
+            if round > 0 {
+                // round 0 warms the page cache and is not counted
+                short.entry(tool).or_default().push(r.wall);
+            }
+        }
+    }
+
+    // --- bulk -----------------------------------------------------------
+    let mut bulk: HashMap<(Tool, usize, Framing), Vec<Bulk>> = HashMap::new();
+    for n in plan.bulk_sizes {
+        for f in [Framing::K32, Framing::Event] {
+            say(format!("bulk: {n} chunks, {} framing", f.name()));
+            for _ in 0..plan.bulk_reps {
+                for tool in tools {
+                    let (r, hwm) = run_bulk(tool, &server, n, f, next_id(), &mut anomalies);
+                    bulk.entry((tool, n, f)).or_default().push(Bulk {
+                        cpu_per_chunk: r.cpu / n as u32,
+                        hwm_kib: hwm.unwrap_or(0),
+                        maxrss_kib: r.maxrss_kib,
+                        wall: r.wall,
+                    });
+                }
+            }
+        }
+    }
+
+    // --- per-token latency ----------------------------------------------
+    say(format!(
+        "drip: {} chunks every 10 ms, {} runs per tool",
+        plan.drip_chunks, plan.drip_runs
+    ));
+    let mut drip: HashMap<Tool, Vec<Duration>> = HashMap::new();
+    for _ in 0..plan.drip_runs {
+        for tool in [Tool::Orstream, Tool::Curl] {
+            let lat = run_drip(tool, &server, plan.drip_chunks, next_id(), &mut anomalies);
+            drip.entry(tool).or_default().extend(lat);
+        }
+    }
+
+    // --- cancellation ---------------------------------------------------
+    say(format!("stop: {} runs per case", plan.stop_runs));
+    type StopKey = (Tool, &'static str);
+    let mut stops: HashMap<StopKey, (Vec<Duration>, Vec<Duration>)> = HashMap::new();
+    let cases = [
+        (Tool::Orstream, Stop::Sigint, "Ctrl-C"),
+        (Tool::Orstream, Stop::ClosePipe, "\\| head"),
+        (Tool::Curl, Stop::Sigint, "Ctrl-C"),
+        (Tool::Curl, Stop::ClosePipe, "\\| head"),
+    ];
+    for _ in 0..plan.stop_runs {
+        for (tool, how, label) in cases {
+            if let Some((d, next)) = run_stop(tool, &server, how, next_id(), &mut anomalies) {
+                let e = stops.entry((tool, label)).or_default();
+                e.0.push(d);
+                e.1.extend(next);
+            }
+        }
+    }
+    say("done".to_string());
+
+    // --- report ---------------------------------------------------------
+    let mut t = String::new();
+    let w = &mut t;
+    let [small, big] = plan.bulk_sizes;
+    let k = |n: usize| format!("{}k", n / 1000);
+    let short_med = |tool| pct(&short[&tool], 0.5);
+    let (so, sj, sc) = (
+        short_med(Tool::Orstream),
+        short_med(Tool::OrstreamJson),
+        short_med(Tool::Curl),
+    );
+    let field = |tool, n, f, get: fn(&Bulk) -> Duration| {
+        let v: Vec<Duration> = bulk[&(tool, n, f)].iter().map(get).collect();
+        pct(&v, 0.5)
+    };
+    let cpu = |tool, n, f| field(tool, n, f, |b| b.cpu_per_chunk);
+    let wall = |tool, n, f| field(tool, n, f, |b| b.wall);
+    let rss = |tool, n, f| {
+        let v: Vec<u64> = bulk[&(tool, n, f)].iter().map(|b| b.hwm_kib).collect();
+        max(&v)
+    };
+    let ru_maxrss = |tool, n, f| {
+        let v: Vec<u64> = bulk[&(tool, n, f)].iter().map(|b| b.maxrss_kib).collect();
+        max(&v)
+    };
+    let ns = |d: Duration| format!("{:.3} µs", d.as_secs_f64() * 1e6);
+
+    writeln!(
+        w,
+        "\n## Results{}\n",
+        if plan.quick {
+            " (QUICK smoke run — not for RESULTS.md)"
+        } else {
+            ""
+        }
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "| figure | orstream | curl -sN | orstream / curl | target | result |"
+    )
+    .unwrap();
+    writeln!(w, "|---|---|---|---|---|---|").unwrap();
+    writeln!(
+        w,
+        "| short request (20 chunks), spawn → exit, median of {} | {} | {} | {:.3}× | ≤ 0.25× curl | {} |",
+        plan.short_runs, ms(so), ms(sc), ratio(so, sc), verdict(ratio(so, sc) <= 0.25)
+    ).unwrap();
+    for f in [Framing::K32, Framing::Event] {
+        let (o, c) = (cpu(Tool::Orstream, big, f), cpu(Tool::Curl, big, f));
+        let (target, res) = match f {
+            Framing::K32 => ("≤ 1.0 µs/chunk", verdict(o <= Duration::from_nanos(1000))),
+            Framing::Event => ("— (no target)", "—"),
+        };
+        writeln!(
+            w,
+            "| bulk {} chunks, {} framing: CPU (user+sys) per chunk, median of {} | {} | {} | {:.2}× | {target} | {res} |",
+            k(big), if f == Framing::K32 { "32 KiB HTTP chunk" } else { "one HTTP chunk per event" },
+            plan.bulk_reps, ns(o), ns(c), ratio(o, c)
+        ).unwrap();
+    }
+    for f in [Framing::K32, Framing::Event] {
+        let (a, b) = (rss(Tool::Orstream, small, f), rss(Tool::Orstream, big, f));
+        let growth = b as f64 / a as f64 - 1.0;
+        writeln!(
+            w,
+            "| peak RSS at {} → {} chunks ({}), max of runs | {} → {} ({:+.1} %) | {} → {} | — | ≤ 4 MiB, flat within 10 % | {} |",
+            k(small), k(big), f.name(), mib(a), mib(b), growth * 100.0,
+            mib(rss(Tool::Curl, small, f)), mib(rss(Tool::Curl, big, f)),
+            verdict(a.max(b) <= 4096 && growth.abs() <= 0.10)
+        ).unwrap();
+    }
+    let (lo, lc) = (&drip[&Tool::Orstream], &drip[&Tool::Curl]);
+    writeln!(
+        w,
+        "| per-token latency, server send → stdout pipe ({} × {} chunks @ 10 ms): p50 / p90 / max | {} / {} / {} | {} / {} / {} | {:.2}× (p50) | p50 ≤ 1.1× curl | {} |",
+        plan.drip_runs, plan.drip_chunks,
+        us(pct(lo, 0.5)), us(pct(lo, 0.9)), us(max(lo)),
+        us(pct(lc, 0.5)), us(pct(lc, 0.9)), us(max(lc)),
+        ratio(pct(lo, 0.5), pct(lc, 0.5)),
+        verdict(ratio(pct(lo, 0.5), pct(lc, 0.5)) <= 1.1)
+    ).unwrap();
+    writeln!(
+        w,
+        "| `--json` short request, median | {} ({:.2}× text) | {} | {:.2}× | within 1.5× text | {} |",
+        ms(sj), ratio(sj, so), ms(sc), ratio(sj, sc), verdict(ratio(sj, so) <= 1.5)
+    ).unwrap();
+    for f in [Framing::K32, Framing::Event] {
+        let (j, o) = (cpu(Tool::OrstreamJson, big, f), cpu(Tool::Orstream, big, f));
+        writeln!(
+            w,
+            "| `--json` bulk {} ({}): CPU per chunk | {} ({:.2}× text) | {} | {:.2}× | within 1.5× text | {} |",
+            k(big), f.name(), ns(j), ratio(j, o), ns(cpu(Tool::Curl, big, f)),
+            ratio(j, cpu(Tool::Curl, big, f)), verdict(ratio(j, o) <= 1.5)
+        ).unwrap();
+    }
+    {
+        let (a, b) = (
+            rss(Tool::OrstreamJson, small, Framing::K32),
+            rss(Tool::OrstreamJson, big, Framing::K32),
+        );
+        let text = rss(Tool::Orstream, big, Framing::K32);
+        writeln!(
+            w,
+            "| `--json` peak RSS {} → {} (k32) | {} → {} ({:.2}× text) | — | — | within 1.5× text | {} |",
+            k(small), k(big), mib(a), mib(b), b as f64 / text as f64,
+            verdict(b as f64 <= 1.5 * text as f64)
+        ).unwrap();
+    }
+    for (label, target) in [("Ctrl-C", true), ("\\| head", false)] {
+        let (o, c) = (
+            &stops.get(&(Tool::Orstream, label)),
+            &stops.get(&(Tool::Curl, label)),
+        );
+        let fmt = |s: &Option<&(Vec<Duration>, Vec<Duration>)>| match s {
+            Some((d, _)) if !d.is_empty() => format!("{} / {}", ms(pct(d, 0.5)), ms(max(d))),
+            _ => "no data".to_string(),
+        };
+        let from = if label == "Ctrl-C" {
+            "SIGINT"
+        } else {
+            "pipe closed"
+        };
+        let res = match o {
+            Some((d, _)) if !d.is_empty() && target => {
+                verdict(pct(d, 0.5) <= Duration::from_millis(5))
+            }
+            _ if target => "**NOT met** (no data)",
+            _ => "— (see next row)",
+        };
+        writeln!(
+            w,
+            "| `{label}`: {from} → server-observed close, p50 / max of {} | {} | {} | — | {} | {res} |",
+            plan.stop_runs, fmt(o), fmt(c), if target { "p50 ≤ 5 ms" } else { "— (waits for the next chunk, ≤ 20 ms)" }
+        ).unwrap();
+        if !target {
+            let fmt2 = |s: &Option<&(Vec<Duration>, Vec<Duration>)>| match s {
+                Some((_, d)) if !d.is_empty() => format!("{} / {}", ms(pct(d, 0.5)), ms(max(d))),
+                _ => "no data".to_string(),
+            };
+            let res = match o {
+                Some((_, d)) if !d.is_empty() => verdict(pct(d, 0.5) <= Duration::from_millis(5)),
+                _ => "**NOT met** (no data)",
+            };
+            writeln!(
+                w,
+                "| `{label}`: next chunk sent after the pipe closed → server-observed close, p50 / max | {} | {} | — | p50 ≤ 5 ms | {res} |",
+                fmt2(o), fmt2(c)
+            ).unwrap();
+        }
+    }
+
+    writeln!(w, "\n### Bulk detail (medians; RSS = max of runs)\n\n`ru_maxrss` from `wait4` is not the child's own peak: Linux carries the\nspawning process's peak RSS over `exec` (`setmax_mm_hiwater_rss`), so it\nshows this bench's RSS (pre-rendered bodies). The peak RSS figures above are\nthe child's `VmHWM`, read from `/proc/PID/status` while the child waits for\nthe last three events (the server holds them back until all content has\nreached the child's stdout).\n").unwrap();
+    writeln!(
+        w,
+        "| chunks | framing | client | CPU / chunk | wall | throughput | peak RSS (VmHWM) | ru_maxrss (polluted) |"
+    )
+    .unwrap();
+    writeln!(w, "|---|---|---|---|---|---|---|---|").unwrap();
+    for n in plan.bulk_sizes {
+        for f in [Framing::K32, Framing::Event] {
+            let mb = server.state.body(n, f).sse_len.0 as f64 / 1e6;
+            for tool in tools {
+                let wl = wall(tool, n, f);
+                writeln!(
+                    w,
+                    "| {} | {} | {} | {} | {} | {:.0} MB/s | {} | {} |",
+                    k(n),
+                    f.name(),
+                    tool.name(),
+                    ns(cpu(tool, n, f)),
+                    ms(wl),
+                    mb / wl.as_secs_f64(),
+                    mib(rss(tool, n, f)),
+                    mib(ru_maxrss(tool, n, f))
+                )
+                .unwrap();
+            }
+        }
+    }
+    writeln!(
+        w,
+        "\n### Short request detail (spawn → exit, {} runs each)\n",
+        plan.short_runs
+    )
+    .unwrap();
+    writeln!(w, "| client | min | p50 | p90 | max |").unwrap();
+    writeln!(w, "|---|---|---|---|---|").unwrap();
+    for tool in [Tool::Orstream, Tool::OrstreamJson, Tool::Curl, Tool::Floor] {
+        let v = &short[&tool];
+        writeln!(
+            w,
+            "| {} | {} | {} | {} | {} |",
+            tool.name(),
+            ms(pct(v, 0.0)),
+            ms(pct(v, 0.5)),
+            ms(pct(v, 0.9)),
+            ms(max(v))
+        )
+        .unwrap();
+    }
+    writeln!(w, "\n### Anomalies\n").unwrap();
+    if anomalies.is_empty() {
+        writeln!(
+            w,
+            "none (every run had the expected exit status and stdout size)"
+        )
+        .unwrap();
+    }
+    for a in &anomalies {
+        writeln!(w, "- {a}").unwrap();
+    }
+    writeln!(
+        w,
+        "\nTotal bench time: {:.0} s",
+        bench_start.elapsed().as_secs_f64()
+    )
+    .unwrap();
+    print!("{t}");
+}
