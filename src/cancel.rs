@@ -68,6 +68,56 @@ fn on_signal() {
     });
 }
 
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the stdout watcher saw the reader go away.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::SeqCst)
+}
+
+/// Watches a pipe on stdout: when its reader closes it (`| head` exits), the
+/// socket is shut at once, even while the main thread waits on a silent
+/// server, so the provider stops generating; the main thread then ends as
+/// on a broken pipe (141). Without this, nothing would notice until the next
+/// write, which may be minutes away on a thinking model.
+#[cfg(unix)]
+pub fn watch_stdout() {
+    #[repr(C)]
+    struct PollFd {
+        fd: i32,
+        events: i16,
+        revents: i16,
+    }
+    extern "C" {
+        fn poll(fds: *mut PollFd, nfds: u64, timeout: i32) -> i32;
+    }
+    const POLLERR: i16 = 0x8;
+    const POLLHUP: i16 = 0x10;
+    const POLLNVAL: i16 = 0x20;
+    std::thread::spawn(|| loop {
+        // Events 0: a pipe's write end still reports POLLERR once the
+        // reader is gone, and nothing else wakes this thread.
+        let mut fd = PollFd {
+            fd: 1,
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let n = unsafe { poll(&mut fd, 1, -1) };
+        if n > 0 && fd.revents & (POLLERR | POLLHUP | POLLNVAL) != 0 {
+            STDOUT_CLOSED.store(true, Ordering::SeqCst);
+            shutdown();
+            return;
+        }
+        if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return;
+        }
+    });
+}
+
+#[cfg(not(unix))]
+pub fn watch_stdout() {}
+
 /// Whether a signal arrived.
 pub fn cancelled() -> bool {
     STATE

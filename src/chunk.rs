@@ -4,9 +4,11 @@
 //! OpenRouter's own chunks changed shape over the years. Strings borrow from
 //! the event data when they hold no escapes.
 
-use serde::de::IgnoredAny;
-use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 /// A JSON string that borrows when it can. (`#[serde(borrow)]` on an
 /// `Option<Cow<str>>` is silently ignored; a newtype makes it work.)
@@ -19,63 +21,253 @@ impl Text<'_> {
     }
 }
 
+// Leniency: a field of an unexpected type reads as absent instead of failing
+// the whole chunk (and losing its text). Only broken JSON is an error.
+
+/// A string field; any other JSON type is `None`.
+fn text<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Text<'a>>, D::Error> {
+    struct V<'a>(PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+        type Value = Option<Text<'a>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Text(Cow::Borrowed(v))))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Text(Cow::Owned(v.to_string()))))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Text(Cow::Owned(v))))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            drain_seq(seq).map(|_| None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            drain_map(map).map(|()| None)
+        }
+    }
+    d.deserialize_any(V(PhantomData))
+}
+
+/// An object field; any other JSON type is `None`.
+fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    d.deserialize_any(ObjectVisitor(PhantomData))
+}
+
+/// An object, or nothing: also usable as a sequence element.
+struct MaybeObject<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MaybeObject<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object(d).map(MaybeObject)
+    }
+}
+
+struct ObjectVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        drain_seq(seq).map(|_| None)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// A list of objects: other elements are skipped; a non-list is `None`.
+fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Option<Vec<T>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(MaybeObject(item)) = seq.next_element::<MaybeObject<T>>()? {
+                out.extend(item);
+            }
+            Ok(Some(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            drain_map(map).map(|()| None)
+        }
+        fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V(PhantomData))
+}
+
+/// A rare field of owned data (numbers, counts): buffered, then converted;
+/// the wrong type is `None`.
+fn owned<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// The `error` field: an object as usual; a bare string or number is still an
+/// error (its text is the message); only `null` means no error.
+fn error<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<ApiError<'a>>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::Object(_) => Some(ApiError::deserialize(value).unwrap_or_default()),
+        serde_json::Value::String(s) => Some(ApiError {
+            message: Some(Text(Cow::Owned(s))),
+            ..ApiError::default()
+        }),
+        other => Some(ApiError {
+            message: Some(Text(Cow::Owned(other.to_string()))),
+            ..ApiError::default()
+        }),
+    })
+}
+
+fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<usize, A::Error> {
+    let mut n = 0;
+    while seq.next_element::<IgnoredAny>()?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
 /// One streamed chunk, or a whole non-streamed completion.
 #[derive(Debug, Default, Deserialize)]
 pub struct Chunk<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     pub id: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     pub model: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     pub provider: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "objects")]
     pub choices: Option<Vec<Choice<'a>>>,
+    #[serde(default, deserialize_with = "object")]
     pub usage: Option<Usage>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "error")]
     pub error: Option<ApiError<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Choice<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "object")]
     pub delta: Option<Delta<'a>>,
     /// A non-streamed completion carries `message` instead of `delta`.
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "object")]
     pub message: Option<Delta<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     pub finish_reason: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     pub native_finish_reason: Option<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Delta<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     pub content: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     pub reasoning: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     pub reasoning_content: Option<Text<'a>>,
+    #[serde(default, deserialize_with = "owned")]
     pub tool_calls: Option<Vec<IgnoredAny>>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, PartialEq)]
 pub struct Usage {
+    #[serde(default, deserialize_with = "owned")]
     pub prompt_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "owned")]
     pub completion_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "owned")]
     pub total_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "owned")]
     pub cost: Option<f64>,
+    #[serde(default, deserialize_with = "object")]
     pub prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default, deserialize_with = "object")]
     pub completion_tokens_details: Option<CompletionDetails>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, PartialEq)]
 pub struct PromptDetails {
+    #[serde(default, deserialize_with = "owned")]
     pub cached_tokens: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, PartialEq)]
 pub struct CompletionDetails {
+    #[serde(default, deserialize_with = "owned")]
     pub reasoning_tokens: Option<u64>,
 }
 
@@ -83,25 +275,27 @@ pub struct CompletionDetails {
 #[derive(Debug, Default, Deserialize)]
 pub struct ApiError<'a> {
     /// An HTTP-style number from OpenRouter, a string from others.
+    #[serde(default)]
     pub code: Option<serde_json::Value>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     pub message: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "object")]
     pub metadata: Option<ErrorMetadata<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ErrorMetadata<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     pub provider_name: Option<Text<'a>>,
     /// The upstream body: usually a string, sometimes an object.
+    #[serde(default)]
     pub raw: Option<serde_json::Value>,
 }
 
 /// An error body: `{"error": {…}}`.
 #[derive(Debug, Default, Deserialize)]
 pub struct ErrorBody<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "error")]
     pub error: Option<ApiError<'a>>,
 }
 
@@ -192,6 +386,8 @@ fn value_text(v: &serde_json::Value) -> String {
 /// Folds whitespace runs (newlines included) into single spaces and cuts the
 /// text to `max` characters, so any message fits the one-line error rule.
 pub fn one_line(text: &str, max: usize) -> String {
+    // The key is hidden before cutting, so no prefix of it survives the cut.
+    let text = &crate::output::redact(text);
     let mut out = String::with_capacity(text.len().min(max + 3));
     let mut count = 0;
     for word in text.split_whitespace() {
@@ -288,6 +484,36 @@ mod tests {
                 .and_then(Delta::text);
             assert_eq!(text, None, "{data}");
         }
+    }
+
+    #[test]
+    fn wrong_types_read_as_absent_and_keep_the_text() {
+        for data in [
+            r#"{"id":12,"choices":[{"delta":{"content":"A"}}]}"#,
+            r#"{"provider":{"name":"x"},"choices":[{"delta":{"content":"A"}}]}"#,
+            r#"{"usage":{"prompt_tokens":1.5,"cost":"0.1"},"choices":[{"delta":{"content":"A"}}]}"#,
+            r#"{"usage":"none","choices":[{"delta":{"content":"A"},"finish_reason":1}]}"#,
+            r#"{"choices":[7,{"delta":{"content":"A","reasoning":["x"],"tool_calls":"no"}}]}"#,
+            r#"{"model":null,"choices":[{"delta":{"content":"A"},"message":"m"}]}"#,
+        ] {
+            let c = Chunk::parse(data).unwrap_or_else(|e| panic!("{data}: {e}"));
+            let text = c
+                .first_choice()
+                .and_then(|ch| ch.delta.as_ref())
+                .and_then(Delta::text);
+            assert_eq!(text, Some("A"), "{data}");
+        }
+        let c = Chunk::parse(r#"{"content":["x"],"choices":{"a":1}}"#).unwrap();
+        assert!(c.choices.is_none());
+    }
+
+    #[test]
+    fn error_of_any_shape_is_an_error() {
+        let c = Chunk::parse(r#"{"error":"overloaded"}"#).unwrap();
+        assert_eq!(c.error.unwrap().describe(None), "overloaded");
+        let c = Chunk::parse(r#"{"error":{"message":5,"code":"x"}}"#).unwrap();
+        assert_eq!(c.error.unwrap().describe(None), "error code x");
+        assert!(Chunk::parse(r#"{"error":null}"#).unwrap().error.is_none());
     }
 
     #[test]

@@ -88,6 +88,7 @@ pub struct Args {
         long,
         value_name = "T",
         allow_negative_numbers = true,
+        value_parser = parse_finite,
         help_heading = "Request"
     )]
     pub temperature: Option<f64>,
@@ -97,7 +98,7 @@ pub struct Args {
     pub max_tokens: Option<u64>,
 
     /// Nucleus sampling probability mass.
-    #[arg(long, value_name = "P", help_heading = "Request")]
+    #[arg(long, value_name = "P", value_parser = parse_finite, help_heading = "Request")]
     pub top_p: Option<f64>,
 
     /// Seed for deterministic sampling, where supported.
@@ -203,6 +204,14 @@ impl Effort {
     }
 }
 
+/// A number JSON can carry (no NaN or infinity).
+fn parse_finite(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("'{s}' is not a finite number")),
+    }
+}
+
 fn parse_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 1e9 => Ok(v),
@@ -234,5 +243,8 @@ mod tests {
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("nan").is_err());
         assert!(parse_secs("abc").is_err());
+        assert!(parse_finite("nan").is_err());
+        assert!(parse_finite("inf").is_err());
+        assert_eq!(parse_finite("-0.5"), Ok(-0.5));
     }
 }

@@ -118,6 +118,11 @@ pub fn send(
         if cancel::cancelled() {
             return Err(Failure::interrupted().into());
         }
+        if cancel::stdout_closed() {
+            return Err(
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout closed").into(),
+            );
+        }
         let last_try = attempt >= config.retries;
         let wait = match result {
             Ok(resp) => {
@@ -133,7 +138,11 @@ pub fn send(
                     return Ok(resp);
                 }
                 if last_try || !status_is_retryable(status) {
-                    return Err(http_failure(resp).into());
+                    let failure = http_failure(resp);
+                    if cancel::cancelled() {
+                        return Err(Failure::interrupted().into());
+                    }
+                    return Err(failure.into());
                 }
                 let after = resp
                     .headers()
@@ -295,8 +304,20 @@ fn connect_failure(e: ureq::Error, config: &Config) -> (Failure, bool) {
     }
 }
 
+/// What a read error in the middle of an event stream means: a timeout or an
+/// interrupt is reported; anything else (reset, cut chunked body) only ends
+/// the stream, which is then judged like EOF.
+pub fn stream_read_error(e: std::io::Error, config: &Config) -> Option<Failure> {
+    let failure = read_failure(e, config);
+    let timeout = failure.message.contains("--idle-timeout");
+    (timeout || failure.kind == Kind::Interrupted).then_some(failure)
+}
+
 /// The failure for an error while reading the body.
 pub fn read_failure(e: std::io::Error, config: &Config) -> Failure {
+    if cancel::cancelled() {
+        return Failure::interrupted();
+    }
     match ureq::Error::from(e) {
         ureq::Error::Timeout(_) => Failure::new(
             Kind::Network,
@@ -351,7 +372,8 @@ fn parse_http_date(s: &str) -> Option<u64> {
     let [h, m, sec] = hms.as_slice() else {
         return None;
     };
-    if !(1..=31).contains(&day) || year < 1970 || *h > 23 || *m > 59 || *sec > 60 {
+    if !(1..=31).contains(&day) || !(1970..=9999).contains(&year) || *h > 23 || *m > 59 || *sec > 60
+    {
         return None;
     }
     // Days from the civil date (Howard Hinnant's algorithm).
@@ -432,6 +454,10 @@ mod tests {
             Some(1_795_456_800)
         );
         assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 99999999999999 08:49:37 GMT"),
+            None
+        );
     }
 
     #[test]

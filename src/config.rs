@@ -209,6 +209,23 @@ impl Config {
             Mode::Chat if args.no_stdin || ttys.stdin => StdinUse::Ignore,
             Mode::Chat => StdinUse::Prompt,
         };
+        if args.no_stdin && request == Some(Source::Stdin) {
+            return Err(Failure::usage(
+                "--no-stdin conflicts with --request - (which reads stdin)",
+            ));
+        }
+        if mode != Mode::Chat && !args.prompt.is_empty() {
+            let flag = if mode == Mode::ListModels {
+                "--list-models"
+            } else {
+                "--from-sse"
+            };
+            return Err(Failure::usage(format!(
+                "{flag} takes no PROMPT words (got '{}')",
+                args.prompt.join(" ")
+            ))
+            .with_hint("see 'orstream --help'"));
+        }
         if mode == Mode::Chat
             && stdin == StdinUse::Ignore
             && args.prompt.is_empty()
@@ -227,11 +244,7 @@ impl Config {
             Some(path) => read_key_file(path)?,
             None => env.get("OPENROUTER_API_KEY").map(|k| Secret(k.to_string())),
         };
-        if key.is_none()
-            && mode != Mode::ListModels
-            && matches!(mode, Mode::Chat)
-            && host_of(&base_url) == "openrouter.ai"
-        {
+        if key.is_none() && mode == Mode::Chat && host_of(&base_url) == "openrouter.ai" {
             return Err(Failure::usage("no API key: OPENROUTER_API_KEY is not set")
                 .with_hint("export OPENROUTER_API_KEY=sk-or-… (keys: https://openrouter.ai/keys), or use --api-key-file PATH"));
         }
@@ -247,7 +260,13 @@ impl Config {
         }
         let body = BodyOptions {
             system: args.system,
-            model_flag: args.model.filter(|m| !m.trim().is_empty()),
+            model_flag: match args.model {
+                Some(m) if m.split(',').all(|part| part.trim().is_empty()) => {
+                    return Err(Failure::usage(format!("-m '{m}': no model id given"))
+                        .with_hint("for example -m openai/gpt-4o,anthropic/claude-sonnet-4"));
+                }
+                m => m,
+            },
             model_env: env.get("OPENROUTER_MODEL").map(str::to_string),
             temperature: args.temperature,
             max_tokens: args.max_tokens,
@@ -259,11 +278,11 @@ impl Config {
         };
 
         let proxy = proxy_for(env, &base_url)?;
-        let may_use_tls = base_url.starts_with("https:")
-            || proxy.as_deref().is_some_and(|p| p.starts_with("https:"));
+        // Read whenever a connection is made, even to a plain-http URL, so a
+        // bad bundle is always caught (SPEC §2); a replay connects nowhere.
         let ca_file = env
             .get("SSL_CERT_FILE")
-            .filter(|_| may_use_tls && mode != Mode::Replay(Source::Stdin))
+            .filter(|_| !matches!(mode, Mode::Replay(_)))
             .map(PathBuf::from);
 
         let output = OutputOptions {
@@ -699,11 +718,27 @@ mod tests {
     }
 
     #[test]
-    fn ssl_cert_file_only_for_tls() {
+    fn ssl_cert_file_whenever_a_connection_is_made() {
         let env = Env::from_pairs(&[("OPENROUTER_API_KEY", "k"), ("SSL_CERT_FILE", "/x.pem")]);
         let c = Config::from_args(args(&["q"]), &env, tty()).unwrap();
         assert_eq!(c.ca_file, Some(PathBuf::from("/x.pem")));
         let c = Config::from_args(args(&["--base-url", "http://h", "q"]), &env, tty()).unwrap();
+        assert_eq!(c.ca_file, Some(PathBuf::from("/x.pem")));
+        let c = Config::from_args(args(&["--from-sse", "f"]), &env, tty()).unwrap();
         assert_eq!(c.ca_file, None);
+    }
+
+    #[test]
+    fn odd_combinations_are_usage_errors() {
+        for bad in [
+            &["--no-stdin", "--request", "-"][..],
+            &["--list-models", "extra"],
+            &["--from-sse", "f", "extra"],
+            &["-m", ",", "q"],
+            &["-m", "", "q"],
+        ] {
+            let e = Config::from_args(args(bad), &key_env(), pipes()).unwrap_err();
+            assert_eq!(e.kind.code(), 2, "{bad:?}");
+        }
     }
 }

@@ -46,6 +46,7 @@ pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()>
         output::register_secret(key.expose());
     }
     cancel::install(exit_on_signal).context("cannot install the signal handler")?;
+    Out::set_final_newline(config.output.final_newline);
     let started = Instant::now();
     match &config.mode {
         Mode::Chat => chat(&config, started),
@@ -126,6 +127,10 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
     let mut ui = Ui::new(config.output, started);
     ui.waiting("connecting");
     let agent = client::agent(config)?;
+    let mut out = Out::stdout();
+    if out.is_pipe() {
+        cancel::watch_stdout();
+    }
     let url = config.url("chat/completions");
     let resp = client::send(&agent, config, &url, client::Call::Post(&body))?;
     let headers = resp.headers();
@@ -142,7 +147,6 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
     }
     ui.waiting("waiting for the model");
 
-    let mut out = Out::stdout();
     let mut session = Session::new(config.output);
     let mut reader = resp.into_body().into_reader();
     let result = if is_json_type(&content_type) {
@@ -151,7 +155,7 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
             .and_then(|body| stream::whole(&body, &mut session, &mut out, &mut ui))
     } else {
         stream::pump(&mut reader, &mut session, &mut out, &mut ui, &|e| {
-            client::read_failure(e, config)
+            client::stream_read_error(e, config)
         })
     };
     drop(reader);
@@ -171,7 +175,12 @@ fn replay(config: &Config, source: &Source, started: Instant) -> anyhow::Result<
     let mut out = Out::stdout();
     let mut session = Session::new(config.output);
     let mut ui = Ui::new(config.output, started);
-    let read_error = |e: io::Error| Failure::usage(format!("--from-sse {name}: {}", io_reason(&e)));
+    let read_error = |e: io::Error| {
+        Some(Failure::usage(format!(
+            "--from-sse {name}: {}",
+            io_reason(&e)
+        )))
+    };
     let result = stream::pump(&mut reader, &mut session, &mut out, &mut ui, &read_error);
     finish(config, result, out, ui, &session)
 }
@@ -197,6 +206,8 @@ fn finish(
         cancel::shutdown();
         return Err(anyhow::Error::new(e).context("writing stdout"));
     }
+    // Warnings wait for the answer's last line, so they never land inside it.
+    ui.flush_warnings();
     if config.output.verbose {
         let total = ui.elapsed().as_secs_f64();
         match ui.time_to_first_token() {

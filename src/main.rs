@@ -11,7 +11,8 @@ fn main() -> ExitCode {
 
 /// Called from the signal thread when the main thread cannot return in time
 /// (a TCP connect in progress, a second Ctrl-C, stdin still being read):
-/// nothing has been written that a destructor would need to flush.
+/// the partial answer line is ended, as on every other exit path.
 fn exit_interrupted() -> ! {
+    orstream::output::end_line_on_exit();
     std::process::exit(130)
 }

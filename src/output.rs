@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// The answer's destination.
@@ -59,6 +60,7 @@ impl Out {
         if self.buf.is_empty() {
             return Ok(());
         }
+        PARTIAL_LINE.store(self.wrote_text && !self.ends_with_newline, Ordering::SeqCst);
         let result = match &mut self.file {
             Some(f) => f.write_all(&self.buf),
             None => {
@@ -72,6 +74,7 @@ impl Out {
 
     /// Flushes, then ends a partial last line of text (unless `-n`).
     pub fn finish(&mut self, final_newline: bool) -> io::Result<()> {
+        NEWLINE_WANTED.store(final_newline, Ordering::SeqCst);
         if final_newline && self.wrote_text && !self.ends_with_newline {
             self.buf.push(b'\n');
             self.ends_with_newline = true;
@@ -79,8 +82,43 @@ impl Out {
         self.flush()
     }
 
+    /// Whether `-n` is off: known early, for [`end_line_on_exit`].
+    pub fn set_final_newline(final_newline: bool) {
+        NEWLINE_WANTED.store(final_newline, Ordering::SeqCst);
+    }
+
+    /// Whether stdout is a pipe (then its reader may leave early).
+    pub fn is_pipe(&self) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            self.file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .is_some_and(|m| m.file_type().is_fifo())
+        }
+        #[cfg(not(unix))]
+        false
+    }
+
     pub fn wrote_text(&self) -> bool {
         self.wrote_text
+    }
+}
+
+/// stdout shows a partial last line of answer text.
+static PARTIAL_LINE: AtomicBool = AtomicBool::new(false);
+/// The final-newline rule applies (no `-n`).
+static NEWLINE_WANTED: AtomicBool = AtomicBool::new(true);
+
+/// Ends a partial answer line when the process must exit from another
+/// thread (the signal watchdog), while the main thread is stuck in a read.
+pub fn end_line_on_exit() {
+    if NEWLINE_WANTED.load(Ordering::SeqCst) && PARTIAL_LINE.swap(false, Ordering::SeqCst) {
+        let _ = io::stdout()
+            .lock()
+            .write_all(b"\n")
+            .and_then(|()| io::stdout().lock().flush());
     }
 }
 
@@ -101,35 +139,59 @@ pub fn redact(text: &str) -> String {
     }
 }
 
-/// Serialises stderr between the spinner thread and everything else, and
-/// remembers whether a spinner frame is on screen (then it is erased first).
-static STDERR: Mutex<bool> = Mutex::new(false);
+/// What is on the last stderr line: nothing, a spinner frame (erased before
+/// other text), or unfinished text such as reasoning (ended before a message).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Line {
+    Clean,
+    Spinner,
+    Open,
+}
+
+/// Serialises stderr between the spinner thread and everything else.
+static STDERR: Mutex<Line> = Mutex::new(Line::Clean);
 
 /// Writes to stderr under the lock. A spinner frame (`spinner`) marks the
 /// line as drawn; any other text erases a drawn frame before it is written.
 /// Errors writing stderr are ignored: there is nowhere left to report them.
-pub fn stderr_write_locked(text: &str, spinner: bool) {
-    let mut drawn = STDERR.lock().unwrap_or_else(|p| p.into_inner());
+fn stderr_write(text: &str, kind: Line) {
+    let mut line = STDERR.lock().unwrap_or_else(|p| p.into_inner());
     let mut err = io::stderr().lock();
-    if *drawn && !spinner {
-        let _ = err.write_all(b"\r\x1b[K");
+    match (*line, kind) {
+        (Line::Spinner, _) => {
+            let _ = err.write_all(b"\r\x1b[K");
+        }
+        // A message never starts in the middle of reasoning text.
+        (Line::Open, Line::Clean) => {
+            let _ = err.write_all(b"\n");
+        }
+        _ => {}
     }
     let _ = err.write_all(text.as_bytes());
-    *drawn = spinner;
+    *line = match kind {
+        Line::Open if text.ends_with('\n') => Line::Clean,
+        Line::Open if text.is_empty() => *line,
+        other => other,
+    };
+}
+
+/// Draws a spinner frame (erased before any other stderr text).
+pub fn spinner_frame(text: &str) {
+    stderr_write(text, Line::Spinner);
 }
 
 /// Erases a drawn spinner frame, leaving the cursor at the line start.
 pub fn erase_spinner() {
-    let mut drawn = STDERR.lock().unwrap_or_else(|p| p.into_inner());
-    if *drawn {
+    let mut line = STDERR.lock().unwrap_or_else(|p| p.into_inner());
+    if *line == Line::Spinner {
         let _ = io::stderr().lock().write_all(b"\r\x1b[K");
-        *drawn = false;
+        *line = Line::Clean;
     }
 }
 
 /// One line on stderr, prefixed `orstream: `.
 pub fn say(text: &str) {
-    stderr_write_locked(&format!("orstream: {}\n", redact(text)), false);
+    stderr_write(&format!("orstream: {}\n", redact(text)), Line::Clean);
 }
 
 pub fn error_line(message: &str, hint: Option<&str>) {
@@ -139,9 +201,9 @@ pub fn error_line(message: &str, hint: Option<&str>) {
     }
 }
 
-/// Text to stderr (reasoning), no prefix.
+/// Text to stderr (reasoning), no prefix; it may leave the line open.
 pub fn stderr_raw(text: &str) {
-    stderr_write_locked(&redact(text), false);
+    stderr_write(&redact(text), Line::Open);
 }
 
 #[cfg(test)]

@@ -56,6 +56,8 @@ pub fn parse_request(text: &str, name: &str) -> Result<Map<String, Value>, Failu
         Failure::usage(format!("--request {name}: {what}: {e}"))
             .with_hint("the body must be a JSON object with a \"messages\" array")
     };
+    // Editors on Windows start files with a BOM; jq accepts it, so do we.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let map: Map<String, Value> = serde_json::from_str(text).map_err(bad)?;
     serde_json::from_str::<Shape>(text).map_err(bad)?;
     Ok(map)
@@ -135,6 +137,7 @@ mod tests {
         );
         let e = parse_request("[1]", "r.json").unwrap_err();
         assert!(e.message.contains("line 1 column"), "{}", e.message);
+        assert!(parse_request("\u{feff}{\"messages\":[]}", "bom.json").is_ok());
         let e = parse_request(r#"{"messages":"hi"}"#, "r.json").unwrap_err();
         assert!(e.message.contains("not a chat request"), "{}", e.message);
     }

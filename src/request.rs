@@ -75,7 +75,10 @@ pub fn build_body(
         messages.push(json!({"role": "user", "content": text}));
     }
 
-    let model = match (&opts.model_flag, body.contains_key("model")) {
+    // A file that names a `model` or a `models` list has chosen: the
+    // environment and the default only fill in when it has not.
+    let file_chose = body.contains_key("model") || body.contains_key("models");
+    let model = match (&opts.model_flag, file_chose) {
         (Some(flag), _) => Some(flag.as_str()),
         (None, true) => None,
         (None, false) => Some(opts.model_env.as_deref().unwrap_or(DEFAULT_MODEL)),
@@ -202,6 +205,18 @@ mod tests {
         let body = build_body(Some(file.clone()), None, &env_only);
         assert_eq!(body["model"], "file/m", "the file beats the environment");
         assert_eq!(body["models"], json!(["file/m", "f/2"]));
+
+        let list_only = obj(json!({"models": ["l/1", "l/2"], "messages": []}));
+        let body = build_body(Some(list_only), None, &env_only);
+        assert_eq!(
+            body["models"],
+            json!(["l/1", "l/2"]),
+            "a file's fallback list is kept"
+        );
+        assert!(
+            !body.contains_key("model"),
+            "no model is invented beside it"
+        );
 
         let flag = BodyOptions {
             model_flag: Some("flag/m".into()),

@@ -200,8 +200,27 @@ impl Splitter {
     }
 }
 
+/// The first `\n` or `\r`, eight bytes at a time: a chunk is a few hundred
+/// bytes of one line, and this scan is the splitter's main cost.
 fn find_line_end(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n' || b == b'\r')
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let mut words = bytes.chunks_exact(8);
+    let mut start = 0;
+    for word in &mut words {
+        let v = u64::from_le_bytes(word.try_into().expect("chunks of 8"));
+        if has_zero_byte(v ^ (ONES * u64::from(b'\n')))
+            || has_zero_byte(v ^ (ONES * u64::from(b'\r')))
+        {
+            break;
+        }
+        start += 8;
+    }
+    bytes[start..]
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map(|i| i + start)
 }
 
 #[cfg(test)]
@@ -310,6 +329,27 @@ mod tests {
             }
             let bytes: Vec<&[u8]> = input.chunks(1).collect();
             assert_eq!(feed(&bytes), want, "case {name} byte by byte");
+        }
+    }
+
+    #[test]
+    fn line_end_scan_finds_the_first_at_any_offset() {
+        for len in 0..40 {
+            for at in 0..len {
+                for end in [b'\n', b'\r'] {
+                    let mut v = vec![b'x'; len];
+                    v[at] = end;
+                    if at + 3 < len {
+                        v[at + 3] = b'\n';
+                    }
+                    assert_eq!(find_line_end(&v), Some(at), "len {len} at {at}");
+                }
+            }
+            // Bytes that differ from CR/LF by one bit, and high bytes.
+            let v: Vec<u8> = (0..len)
+                .map(|i| [b'\x0b', b'\x0c', b'\x8a', b'\x8d', 0xff][i % 5])
+                .collect();
+            assert_eq!(find_line_end(&v), None, "len {len}");
         }
     }
 

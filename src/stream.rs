@@ -4,7 +4,7 @@
 //! replay prints and exits exactly as the live stream would have.
 
 use crate::cancel;
-use crate::chunk::{minify_json, one_line, Chunk, Delta, Usage};
+use crate::chunk::{minify_json, one_line, Chunk, Delta, Text, Usage};
 use crate::config::{Format, OutputOptions};
 use crate::exit::{Failure, Kind};
 use crate::output::{say, Out};
@@ -65,7 +65,7 @@ impl Session {
         if data.trim_ascii().is_empty() {
             return Ok(Flow::More);
         }
-        let text = String::from_utf8_lossy(data);
+        let text = utf8_lossy(data);
         match Chunk::parse(&text) {
             Ok(chunk) => {
                 if self.opts().format == Format::Json {
@@ -140,8 +140,12 @@ impl Session {
             self.usage = Some(u.clone());
         }
         if let Some(err) = &chunk.error {
-            let provider = chunk.provider.as_ref().map(|p| p.as_str().to_string());
-            let message = err.describe(provider.as_deref());
+            let provider = chunk
+                .provider
+                .as_ref()
+                .map(Text::as_str)
+                .or(self.provider.as_deref());
+            let message = err.describe(provider);
             return Err(Failure::new(Kind::Server, message));
         }
         if let Some(c) = chunk.errored_choice() {
@@ -165,11 +169,8 @@ impl Session {
             self.on_delta(delta, out, ui);
         }
         if self.finish_reason.is_none() {
-            if let Some(reason) = choice
-                .finish_reason
-                .as_ref()
-                .filter(|r| !r.as_str().is_empty())
-            {
+            // Any non-null value counts, even Ollama's "".
+            if let Some(reason) = choice.finish_reason.as_ref() {
                 let reason = reason.as_str();
                 self.finish_reason = Some(reason.to_string());
                 if verbose {
@@ -240,6 +241,22 @@ impl Session {
     }
 }
 
+/// The data as text; invalid UTF-8 becomes U+FFFD. `str::from_utf8` first:
+/// its word-at-a-time ASCII path is several times faster than the lossy
+/// decoder, which is only needed when the data really is broken.
+fn utf8_lossy(data: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(data) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(data),
+    }
+}
+
+/// The reader of stdout went away while we waited on the network (the
+/// watcher in `cancel` shut the socket): end as a broken pipe would.
+fn stdout_gone() -> Option<io::Error> {
+    cancel::stdout_closed().then(|| io::Error::new(io::ErrorKind::BrokenPipe, "stdout closed"))
+}
+
 /// One JSON line: the data as received when it is one line, else minified.
 fn json_line(text: &str) -> Cow<'_, str> {
     if text.contains(['\n', '\r']) {
@@ -249,8 +266,10 @@ fn json_line(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// How a read error is reported (live streams know about timeouts).
-pub type ReadError<'a> = &'a dyn Fn(io::Error) -> Failure;
+/// What a read error means: `None` when it only ends the stream (a dropped
+/// connection, judged like EOF), or the failure to report (a timeout, a bad
+/// file).
+pub type ReadError<'a> = &'a dyn Fn(io::Error) -> Option<Failure>;
 
 /// Reads an event stream to its end, writing the answer as it arrives.
 pub fn pump(
@@ -268,6 +287,9 @@ pub fn pump(
                 if cancel::cancelled() {
                     return Err(Failure::interrupted().into());
                 }
+                if let Some(gone) = stdout_gone() {
+                    return Err(gone.into());
+                }
                 break None;
             }
             Ok(n) => n,
@@ -276,8 +298,22 @@ pub fn pump(
                 if cancel::cancelled() {
                     return Err(Failure::interrupted().into());
                 }
-                out.flush()?;
-                return Err(read_error(e).into());
+                if let Some(gone) = stdout_gone() {
+                    return Err(gone.into());
+                }
+                let verbose = session.opts().verbose;
+                match read_error(e) {
+                    Some(failure) => {
+                        out.flush()?;
+                        return Err(failure.into());
+                    }
+                    None => {
+                        if verbose {
+                            say("* the connection dropped");
+                        }
+                        break None;
+                    }
+                }
             }
         };
         if cancel::cancelled() {

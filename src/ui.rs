@@ -3,7 +3,7 @@
 
 use crate::chunk::Usage;
 use crate::config::OutputOptions;
-use crate::output::{say, stderr_raw, stderr_write_locked};
+use crate::output::{say, spinner_frame, stderr_raw};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
@@ -39,7 +39,7 @@ impl Spinner {
                 } else {
                     format!("\r{frame} {text}\x1b[K")
                 };
-                stderr_write_locked(&line, true);
+                spinner_frame(&line);
                 i += 1;
                 match rx.recv_timeout(TICK) {
                     Err(RecvTimeoutError::Timeout) => {}
@@ -156,13 +156,20 @@ impl Ui {
         stderr_raw("\n");
     }
 
-    /// A warning, once per text, unless `-q`.
+    /// A warning, once per text, unless `-q`; printed by [`Ui::flush_warnings`].
     pub fn warn(&mut self, text: &str) {
         if self.opts.quiet || self.warned.iter().any(|w| w == text) {
             return;
         }
         self.warned.push(text.to_string());
-        say(&format!("warning: {text}"));
+    }
+
+    /// Prints the warnings gathered during the stream (each once).
+    pub fn flush_warnings(&mut self) {
+        for w in &self.warned {
+            say(&format!("warning: {w}"));
+        }
+        self.warned.clear();
     }
 
     pub fn elapsed(&self) -> Duration {
