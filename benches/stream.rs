@@ -1147,7 +1147,9 @@ fn main() {
             verdict(b as f64 <= 1.5 * text as f64)
         ).unwrap();
     }
-    for (label, target) in [("Ctrl-C", true), ("\\| head", false)] {
+    // orstream watches its stdout pipe, so `| head` is measured from the pipe
+    // close like Ctrl-C from the signal; curl only notices on its next write.
+    for (label, target) in [("Ctrl-C", true), ("\\| head", true)] {
         let (o, c) = (
             &stops.get(&(Tool::Orstream, label)),
             &stops.get(&(Tool::Curl, label)),
@@ -1166,22 +1168,21 @@ fn main() {
                 verdict(pct(d, 0.5) <= Duration::from_millis(5))
             }
             _ if target => "**NOT met** (no data)",
-            _ => "— (see next row)",
+            _ => "—",
         };
         writeln!(
             w,
             "| `{label}`: {from} → server-observed close, p50 / max of {} | {} | {} | — | {} | {res} |",
-            plan.stop_runs, fmt(o), fmt(c), if target { "p50 ≤ 5 ms" } else { "— (waits for the next chunk, ≤ 20 ms)" }
+            plan.stop_runs, fmt(o), fmt(c), if target { "p50 ≤ 5 ms" } else { "—" }
         ).unwrap();
-        if !target {
+        if label != "Ctrl-C" {
             let fmt2 = |s: &Option<&(Vec<Duration>, Vec<Duration>)>| match s {
                 Some((_, d)) if !d.is_empty() => format!("{} / {}", ms(pct(d, 0.5)), ms(max(d))),
                 _ => "no data".to_string(),
             };
-            let res = match o {
-                Some((_, d)) if !d.is_empty() => verdict(pct(d, 0.5) <= Duration::from_millis(5)),
-                _ => "**NOT met** (no data)",
-            };
+            // Informational: only a client that waits for its next write
+            // (curl) has data here; orstream closed before that chunk.
+            let res = "— (informational)";
             writeln!(
                 w,
                 "| `{label}`: next chunk sent after the pipe closed → server-observed close, p50 / max | {} | {} | — | p50 ≤ 5 ms | {res} |",

@@ -280,7 +280,7 @@ pub fn pump(
     read_error: ReadError<'_>,
 ) -> anyhow::Result<Ending> {
     let mut splitter = Splitter::new();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 32 * 1024];
     let result = loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => {

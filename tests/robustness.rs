@@ -278,3 +278,17 @@ fn ctrl_c_on_a_stalled_replay_still_ends_the_line() {
     assert_eq!(rest, b"\n", "the partial line is ended");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn a_large_prompt_arrives_whole() {
+    let doc: String = (0..200_000).map(|i| format!("line {i}\n")).collect();
+    let server = Server::start(vec![Reply::sse(&[&chunk("ok"), &finish("stop"), DONE])]);
+    let out = orstream_at(&server)
+        .stdin(doc.clone())
+        .arg("Summarise")
+        .run();
+    out.assert_code(0);
+    let body = server.wait_request(WAIT).unwrap().json();
+    let sent = body["messages"][0]["content"].as_str().unwrap().to_string();
+    assert_eq!(sent, format!("{}\n\nSummarise", doc.trim_end()));
+}
