@@ -41,7 +41,7 @@ Register-ArgumentCompleter -Native -CommandName 'orstream' -ScriptBlock {
             [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key from the first line of this file (instead of OPENROUTER_API_KEY)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for TCP connect, proxy and TLS handshake')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Seconds without any byte from the server (keep-alives count) before giving up; no total limit')
-            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, before any output')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, never once output began; waits 0.5 s doubling (±25 %), or Retry-After, at most 60 s')
             [CompletionResult]::new('--from-sse', '--from-sse', [CompletionResultType]::ParameterName, 'Replay a recorded SSE stream (`-` = stdin) exactly as a live one; no request is made')
             [CompletionResult]::new('--no-stdin', '--no-stdin', [CompletionResultType]::ParameterName, 'Ignore stdin entirely (for scripts that spawn orstream with a pipe that never closes)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Write each raw chunk as one JSON line (JSON Lines) instead of the text')

@@ -38,7 +38,7 @@ set edit:completion:arg-completer[orstream] = {|@words|
             cand --api-key-file 'Read the API key from the first line of this file (instead of OPENROUTER_API_KEY)'
             cand --connect-timeout 'Seconds allowed for TCP connect, proxy and TLS handshake'
             cand --idle-timeout 'Seconds without any byte from the server (keep-alives count) before giving up; no total limit'
-            cand --retries 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, before any output'
+            cand --retries 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, never once output began; waits 0.5 s doubling (±25 %), or Retry-After, at most 60 s'
             cand --from-sse 'Replay a recorded SSE stream (`-` = stdin) exactly as a live one; no request is made'
             cand --no-stdin 'Ignore stdin entirely (for scripts that spawn orstream with a pipe that never closes)'
             cand --json 'Write each raw chunk as one JSON line (JSON Lines) instead of the text'

@@ -16,7 +16,7 @@ complete -c orstream -l base-url -d 'Base URL of the API [env: OPENROUTER_BASE_U
 complete -c orstream -l api-key-file -d 'Read the API key from the first line of this file (instead of OPENROUTER_API_KEY)' -r -F
 complete -c orstream -l connect-timeout -d 'Seconds allowed for TCP connect, proxy and TLS handshake' -r
 complete -c orstream -l idle-timeout -d 'Seconds without any byte from the server (keep-alives count) before giving up; no total limit' -r
-complete -c orstream -l retries -d 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, before any output' -r
+complete -c orstream -l retries -d 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, never once output began; waits 0.5 s doubling (±25 %), or Retry-After, at most 60 s' -r
 complete -c orstream -l from-sse -d 'Replay a recorded SSE stream (`-` = stdin) exactly as a live one; no request is made' -r -F
 complete -c orstream -l no-stdin -d 'Ignore stdin entirely (for scripts that spawn orstream with a pipe that never closes)'
 complete -c orstream -l json -d 'Write each raw chunk as one JSON line (JSON Lines) instead of the text'

@@ -142,7 +142,8 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value = "120", value_parser = parse_secs, help_heading = "Connection")]
     pub idle_timeout: f64,
 
-    /// Retries on connection failures, 408, 429, 500, 502, 503 and 504, before any output.
+    /// Retries on connection failures, 408, 429, 500, 502, 503 and 504, never once output began;
+    /// waits 0.5 s doubling (±25 %), or Retry-After, at most 60 s.
     #[arg(
         long,
         value_name = "N",
