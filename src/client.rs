@@ -312,27 +312,35 @@ fn connect_failure(e: ureq::Error, config: &Config) -> (Failure, bool) {
 /// interrupt is reported; anything else (reset, cut chunked body) only ends
 /// the stream, which is then judged like EOF.
 pub fn stream_read_error(e: std::io::Error, config: &Config) -> Option<Failure> {
-    let failure = read_failure(e, config);
-    let timeout = failure.message.contains("--idle-timeout");
-    (timeout || failure.kind == Kind::Interrupted).then_some(failure)
+    if cancel::cancelled() {
+        return Some(Failure::interrupted());
+    }
+    match ureq::Error::from(e) {
+        ureq::Error::Timeout(_) => Some(idle_timeout(config)),
+        _ => None,
+    }
 }
 
-/// The failure for an error while reading the body.
+/// The failure for an error while reading a whole body (JSON, error, models).
 pub fn read_failure(e: std::io::Error, config: &Config) -> Failure {
     if cancel::cancelled() {
         return Failure::interrupted();
     }
     match ureq::Error::from(e) {
-        ureq::Error::Timeout(_) => Failure::new(
-            Kind::Network,
-            format!(
-                "no data from the server for {} s (--idle-timeout)",
-                secs(config.idle_timeout)
-            ),
-        ),
+        ureq::Error::Timeout(_) => idle_timeout(config),
         ureq::Error::Io(io) => Failure::new(Kind::Network, format!("connection lost: {io}")),
         other => Failure::new(Kind::Network, format!("connection lost: {other}")),
     }
+}
+
+fn idle_timeout(config: &Config) -> Failure {
+    Failure::new(
+        Kind::Network,
+        format!(
+            "no data from the server for {} s (--idle-timeout)",
+            secs(config.idle_timeout)
+        ),
+    )
 }
 
 fn secs(d: Duration) -> String {

@@ -150,8 +150,8 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
     let mut session = Session::new(config.output);
     let mut reader = resp.into_body().into_reader();
     let result = if is_json_type(&content_type) {
-        read_capped(&mut reader, sse::MAX_LINE)
-            .map_err(|e| client::read_failure(e, config).into())
+        read_capped(&mut reader, sse::MAX_LINE, config)
+            .map_err(anyhow::Error::from)
             .and_then(|body| stream::whole(&body, &mut session, &mut out, &mut ui))
     } else {
         stream::pump(&mut reader, &mut session, &mut out, &mut ui, &|e| {
@@ -242,8 +242,11 @@ fn list_models(config: &Config) -> anyhow::Result<()> {
     let agent = client::agent(config)?;
     let url = config.url("models");
     let resp = client::send(&agent, config, &url, client::Call::Get)?;
-    let body = read_capped(&mut resp.into_body().into_reader(), 256 * 1024 * 1024)
-        .map_err(|e| client::read_failure(e, config))?;
+    let body = read_capped(
+        &mut resp.into_body().into_reader(),
+        256 * 1024 * 1024,
+        config,
+    )?;
     let mut out = Out::stdout();
     if config.output.format == config::Format::Json {
         // The raw body, ending in a newline.
@@ -272,14 +275,19 @@ fn is_json_type(content_type: &str) -> bool {
     mime.eq_ignore_ascii_case("application/json")
 }
 
-/// Reads to EOF, failing past `limit` bytes (memory stays bounded).
-fn read_capped(reader: &mut dyn Read, limit: usize) -> io::Result<Vec<u8>> {
+/// Reads a whole response body to EOF; past `limit` bytes it is a server
+/// error (exit 6), like an oversized event: memory stays bounded.
+fn read_capped(reader: &mut dyn Read, limit: usize, config: &Config) -> Result<Vec<u8>, Failure> {
     let mut body = Vec::new();
-    reader.take(limit as u64 + 1).read_to_end(&mut body)?;
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| client::read_failure(e, config))?;
     if body.len() > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "response body too large",
+        let mib = limit / (1024 * 1024);
+        return Err(Failure::new(
+            Kind::Server,
+            format!("the response body is larger than {mib} MiB"),
         ));
     }
     Ok(body)

@@ -292,3 +292,17 @@ fn a_large_prompt_arrives_whole() {
     let sent = body["messages"][0]["content"].as_str().unwrap().to_string();
     assert_eq!(sent, format!("{}\n\nSummarise", doc.trim_end()));
 }
+
+#[test]
+fn a_json_body_over_16_mib_is_a_server_error() {
+    let filler = "x".repeat(17 * 1024 * 1024);
+    let body = format!(r#"{{"choices":[{{"message":{{"content":"{filler}"}}}}]}}"#);
+    let server = Server::start(vec![Reply::json(200, &body)]);
+    let out = orstream_at(&server).arg("hi").run();
+    out.assert_code(6);
+    assert_eq!(
+        out.stderr_str(),
+        "orstream: error: the response body is larger than 16 MiB\n"
+    );
+    assert!(out.stdout.is_empty());
+}
