@@ -4,15 +4,20 @@
 //! stream, end. Pure logic lives in `prompt`, `request`, `sse`, `chunk`,
 //! `exit`; I/O at the edges in `client`, `cancel`, `output`, `ui`, `stream`.
 
+pub mod attach;
+pub mod body;
 pub mod cancel;
+pub mod chat;
 pub mod chunk;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod exit;
+pub mod fence;
 pub mod output;
 pub mod prompt;
 pub mod request;
+pub mod schema;
 pub mod sse;
 pub mod stream;
 pub mod ui;

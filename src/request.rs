@@ -95,7 +95,7 @@ pub fn build_body(
             body.insert("models".into(), json!(list));
         } else {
             // A single model named here replaces a fallback list from the file.
-            body.remove("models");
+            body.shift_remove("models");
         }
     }
 

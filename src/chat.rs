@@ -1,0 +1,1 @@
+//! A conversation file (SPEC §10): load, lock, save atomically.

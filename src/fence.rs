@@ -1,0 +1,1 @@
+//! `-x`: push answer text, get what may be written now (pure).
