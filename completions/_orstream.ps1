@@ -32,7 +32,7 @@ Register-ArgumentCompleter -Native -CommandName 'orstream' -ScriptBlock {
             [CompletionResult]::new('--top-p', '--top-p', [CompletionResultType]::ParameterName, 'Nucleus sampling probability mass')
             [CompletionResult]::new('--seed', '--seed', [CompletionResultType]::ParameterName, 'Seed for deterministic sampling, where supported')
             [CompletionResult]::new('--stop', '--stop', [CompletionResultType]::ParameterName, 'Stop sequence (repeatable; always sent as an array)')
-            [CompletionResult]::new('--reasoning-effort', '--reasoning-effort', [CompletionResultType]::ParameterName, 'Reasoning effort, sent as "reasoning": {"effort": …}')
+            [CompletionResult]::new('--reasoning-effort', '--reasoning-effort', [CompletionResultType]::ParameterName, 'Reasoning effort, sent as "reasoning": {"effort": …}; `none` turns reasoning off')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Set any top-level body field; VALUE is JSON when it parses, else a string (repeatable)')
             [CompletionResult]::new('--option', '--option', [CompletionResultType]::ParameterName, 'Set any top-level body field; VALUE is JSON when it parses, else a string (repeatable)')
             [CompletionResult]::new('-H', '-H ', [CompletionResultType]::ParameterName, 'Add or replace a request header, ''Name: value''; ''Name:'' removes it (repeatable)')

@@ -74,7 +74,7 @@ _orstream() {
                     return 0
                     ;;
                 --reasoning-effort)
-                    COMPREPLY=($(compgen -W "minimal low medium high" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none minimal low medium high xhigh max" -- "${cur}"))
                     return 0
                     ;;
                 --option)

@@ -29,7 +29,7 @@ set edit:completion:arg-completer[orstream] = {|@words|
             cand --top-p 'Nucleus sampling probability mass'
             cand --seed 'Seed for deterministic sampling, where supported'
             cand --stop 'Stop sequence (repeatable; always sent as an array)'
-            cand --reasoning-effort 'Reasoning effort, sent as "reasoning": {"effort": …}'
+            cand --reasoning-effort 'Reasoning effort, sent as "reasoning": {"effort": …}; `none` turns reasoning off'
             cand -o 'Set any top-level body field; VALUE is JSON when it parses, else a string (repeatable)'
             cand --option 'Set any top-level body field; VALUE is JSON when it parses, else a string (repeatable)'
             cand -H 'Add or replace a request header, ''Name: value''; ''Name:'' removes it (repeatable)'

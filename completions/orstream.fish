@@ -6,10 +6,13 @@ complete -c orstream -l max-tokens -d 'Maximum number of tokens to generate' -r
 complete -c orstream -l top-p -d 'Nucleus sampling probability mass' -r
 complete -c orstream -l seed -d 'Seed for deterministic sampling, where supported' -r
 complete -c orstream -l stop -d 'Stop sequence (repeatable; always sent as an array)' -r
-complete -c orstream -l reasoning-effort -d 'Reasoning effort, sent as "reasoning": {"effort": …}' -r -f -a "minimal\t''
+complete -c orstream -l reasoning-effort -d 'Reasoning effort, sent as "reasoning": {"effort": …}; `none` turns reasoning off' -r -f -a "none\t'Reasoning off'
+minimal\t''
 low\t''
 medium\t''
-high\t''"
+high\t''
+xhigh\t''
+max\t''"
 complete -c orstream -s o -l option -d 'Set any top-level body field; VALUE is JSON when it parses, else a string (repeatable)' -r
 complete -c orstream -s H -l header -d 'Add or replace a request header, \'Name: value\'; \'Name:\' removes it (repeatable)' -r
 complete -c orstream -l base-url -d 'Base URL of the API [env: OPENROUTER_BASE_URL] [default: https://openrouter.ai/api/v1]' -r

@@ -1,17 +1,23 @@
-//! Signal handling: Ctrl-C, SIGTERM and SIGHUP shut the socket down at once.
+//! Signal handling: Ctrl-C, SIGTERM and SIGHUP end the request at once.
 //!
-//! The ctrlc handler runs on its own thread. It sets the cancelled flag and
-//! calls `Agent::shutdown()`, which shuts down every socket the agent holds,
-//! so the main thread's blocked read returns within a millisecond and the
-//! provider sees the connection close. A TCP connect or DNS lookup in
-//! progress cannot be interrupted that way: a watchdog ends the process
-//! shortly after, and a second signal ends it at once.
+//! The ctrlc handler runs on its own thread. While stdin or files are read,
+//! or a request is being sent (DNS, a TCP connect, TLS, awaiting the status
+//! line), nothing is pending on stdout: the handler exits 130 itself, at
+//! once, and the kernel closes the socket. Once the answer streams, it sets
+//! the cancelled flag and calls `Agent::shutdown()`, which shuts down every
+//! socket the agent holds, so the main thread's blocked read returns within
+//! a millisecond, ends the line and prints what it must. A replay blocked
+//! reading a silent pipe has nothing pending either and exits at once. A
+//! watchdog covers a main thread stuck elsewhere (a full stdout pipe), and a
+//! second signal ends the process at once.
 
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
-/// How long the main thread gets to end cleanly before the watchdog exits.
+/// How long a streaming main thread gets to end cleanly before the
+/// watchdog exits (it normally returns within a millisecond of the shutdown).
 const GRACE: Duration = Duration::from_millis(500);
 
 /// What the main thread is doing, for the signal handler.
@@ -20,14 +26,21 @@ const GRACE: Duration = Duration::from_millis(500);
 pub enum Phase {
     /// Reading stdin or files: nothing printed yet, exit at once.
     Input = 0,
-    /// Connecting, waiting, streaming: shut the socket and let main finish.
-    Network = 1,
+    /// Connecting, sending, waiting for the status line, backing off before
+    /// a retry: nothing printed yet, exit at once.
+    Request = 1,
+    /// The answer streams (or a recording is replayed): shut the socket and
+    /// let main end the line and finish.
+    Stream = 2,
 }
 
 struct State {
     cancelled: AtomicBool,
     signals: AtomicU32,
     phase: AtomicU8,
+    /// Main is blocked reading something a shutdown cannot interrupt (a
+    /// replayed pipe) with all output flushed.
+    blocked: AtomicBool,
     agent: Mutex<Option<ureq::Agent>>,
     /// Wakes a retry backoff early.
     wake: (Mutex<()>, Condvar),
@@ -43,6 +56,7 @@ pub fn install(exit: fn() -> !) -> Result<(), ctrlc::Error> {
         cancelled: AtomicBool::new(false),
         signals: AtomicU32::new(0),
         phase: AtomicU8::new(Phase::Input as u8),
+        blocked: AtomicBool::new(false),
         agent: Mutex::new(None),
         wake: (Mutex::new(()), Condvar::new()),
         exit,
@@ -54,7 +68,8 @@ fn on_signal() {
     let Some(s) = STATE.get() else { return };
     let n = s.signals.fetch_add(1, Ordering::SeqCst) + 1;
     s.cancelled.store(true, Ordering::SeqCst);
-    if n >= 2 || s.phase.load(Ordering::SeqCst) == Phase::Input as u8 {
+    let streaming = s.phase.load(Ordering::SeqCst) == Phase::Stream as u8;
+    if n >= 2 || !streaming || s.blocked.load(Ordering::SeqCst) {
         (s.exit)();
     }
     shutdown();
@@ -82,29 +97,17 @@ pub fn stdout_closed() -> bool {
 /// write, which may be minutes away on a thinking model.
 #[cfg(unix)]
 pub fn watch_stdout() {
-    #[repr(C)]
-    struct PollFd {
-        fd: i32,
-        events: i16,
-        revents: i16,
-    }
-    extern "C" {
-        fn poll(fds: *mut PollFd, nfds: u64, timeout: i32) -> i32;
-    }
-    const POLLERR: i16 = 0x8;
-    const POLLHUP: i16 = 0x10;
-    const POLLNVAL: i16 = 0x20;
     std::thread::spawn(|| loop {
         // Events 0: a pipe's write end still reports POLLERR once the
         // reader is gone, and nothing else wakes this thread.
-        let mut fd = PollFd {
-            fd: 1,
+        let mut fd = libc::pollfd {
+            fd: libc::STDOUT_FILENO,
             events: 0,
             revents: 0,
         };
         // SAFETY: one valid pollfd for the duration of the call.
-        let n = unsafe { poll(&mut fd, 1, -1) };
-        if n > 0 && fd.revents & (POLLERR | POLLHUP | POLLNVAL) != 0 {
+        let n = unsafe { libc::poll(&mut fd, 1, -1) };
+        if n > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
             STDOUT_CLOSED.store(true, Ordering::SeqCst);
             shutdown();
             return;
@@ -123,6 +126,24 @@ pub fn cancelled() -> bool {
     STATE
         .get()
         .is_some_and(|s| s.cancelled.load(Ordering::SeqCst))
+}
+
+/// Runs a read that a socket shutdown cannot interrupt (a replayed pipe):
+/// all output must be flushed before, so a signal meanwhile exits at once.
+/// A signal that came just before reads as EOF (the caller then sees the
+/// cancelled flag): the handler saw `blocked` unset and relies on main.
+pub fn blocking_read(read: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
+    let Some(s) = STATE.get() else {
+        return read();
+    };
+    s.blocked.store(true, Ordering::SeqCst);
+    let result = if s.cancelled.load(Ordering::SeqCst) {
+        Ok(0)
+    } else {
+        read()
+    };
+    s.blocked.store(false, Ordering::SeqCst);
+    result
 }
 
 pub fn set_phase(phase: Phase) {

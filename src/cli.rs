@@ -114,7 +114,7 @@ pub struct Args {
     #[arg(long, value_name = "TEXT", action = ArgAction::Append, help_heading = "Request")]
     pub stop: Vec<String>,
 
-    /// Reasoning effort, sent as "reasoning": {"effort": …}.
+    /// Reasoning effort, sent as "reasoning": {"effort": …}; `none` turns reasoning off.
     #[arg(long, value_name = "LEVEL", help_heading = "Request")]
     pub reasoning_effort: Option<Effort>,
 
@@ -188,19 +188,26 @@ pub struct Args {
 /// `--reasoning-effort` levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Effort {
+    /// Reasoning off.
+    None,
     Minimal,
     Low,
     Medium,
     High,
+    Xhigh,
+    Max,
 }
 
 impl Effort {
     pub fn as_str(self) -> &'static str {
         match self {
+            Effort::None => "none",
             Effort::Minimal => "minimal",
             Effort::Low => "low",
             Effort::Medium => "medium",
             Effort::High => "high",
+            Effort::Xhigh => "xhigh",
+            Effort::Max => "max",
         }
     }
 }

@@ -278,11 +278,13 @@ impl Config {
         };
 
         let proxy = proxy_for(env, &base_url)?;
-        // Read whenever a connection is made, even to a plain-http URL, so a
-        // bad bundle is always caught (SPEC §2); a replay connects nowhere.
+        // Only a TLS connection reads the bundle (SPEC §2): many systems set
+        // SSL_CERT_FILE globally, and parsing a hundred certificates costs a
+        // plain-http call to a local server a quarter of its time.
+        let tls = is_https(&base_url) || proxy.as_deref().is_some_and(is_https);
         let ca_file = env
             .get("SSL_CERT_FILE")
-            .filter(|_| !matches!(mode, Mode::Replay(_)))
+            .filter(|_| tls && !matches!(mode, Mode::Replay(_)))
             .map(PathBuf::from);
 
         let output = OutputOptions {
@@ -349,6 +351,12 @@ fn base_url(given: Option<&str>) -> Result<String, Failure> {
             ),
         ),
     }
+}
+
+/// Whether a URL's scheme is `https` (case-insensitive).
+pub fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
 /// The host part of an http(s) URL, lowercased, without port or userinfo.
@@ -718,14 +726,27 @@ mod tests {
     }
 
     #[test]
-    fn ssl_cert_file_whenever_a_connection_is_made() {
+    fn ssl_cert_file_only_when_tls_is_used() {
         let env = Env::from_pairs(&[("OPENROUTER_API_KEY", "k"), ("SSL_CERT_FILE", "/x.pem")]);
         let c = Config::from_args(args(&["q"]), &env, tty()).unwrap();
-        assert_eq!(c.ca_file, Some(PathBuf::from("/x.pem")));
+        assert_eq!(c.ca_file, Some(PathBuf::from("/x.pem")), "https base URL");
         let c = Config::from_args(args(&["--base-url", "http://h", "q"]), &env, tty()).unwrap();
-        assert_eq!(c.ca_file, Some(PathBuf::from("/x.pem")));
+        assert_eq!(c.ca_file, None, "plain http reads no bundle");
         let c = Config::from_args(args(&["--from-sse", "f"]), &env, tty()).unwrap();
         assert_eq!(c.ca_file, None);
+        let proxied = Env::from_pairs(&[
+            ("SSL_CERT_FILE", "/x.pem"),
+            ("HTTPS_PROXY", "https://proxy:3128"),
+        ]);
+        let c = Config::from_args(args(&["--base-url", "http://h", "q"]), &proxied, tty()).unwrap();
+        assert_eq!(c.ca_file, Some(PathBuf::from("/x.pem")), "https proxy");
+        let plain_proxy = Env::from_pairs(&[
+            ("SSL_CERT_FILE", "/x.pem"),
+            ("HTTP_PROXY", "http://proxy:3128"),
+        ]);
+        let c =
+            Config::from_args(args(&["--base-url", "http://h", "q"]), &plain_proxy, tty()).unwrap();
+        assert_eq!(c.ca_file, None, "http proxy to an http URL");
     }
 
     #[test]

@@ -128,7 +128,7 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
     let body = request::build_body(base, user, &config.body);
     let body = serde_json::to_vec(&body).context("encoding the request body")?;
 
-    cancel::set_phase(cancel::Phase::Network);
+    cancel::set_phase(cancel::Phase::Request);
     let mut ui = Ui::new(config.output, started);
     ui.waiting("connecting");
     let agent = client::agent(config)?;
@@ -138,6 +138,7 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
     }
     let url = config.url("chat/completions");
     let resp = client::send(&agent, config, &url, client::Call::Post(&body))?;
+    cancel::set_phase(cancel::Phase::Stream);
     let headers = resp.headers();
     let content_type = headers
         .get("content-type")
@@ -169,10 +170,10 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
 
 /// `--from-sse FILE`: a recorded stream, printed as a live one would be.
 fn replay(config: &Config, source: &Source, started: Instant) -> anyhow::Result<()> {
-    cancel::set_phase(cancel::Phase::Network);
+    cancel::set_phase(cancel::Phase::Stream);
     let name = source.name();
     let mut reader: Box<dyn Read> = match source {
-        Source::Stdin => Box::new(io::stdin().lock()),
+        Source::Stdin => Box::new(Uninterruptible(io::stdin().lock())),
         Source::File(path) => Box::new(std::fs::File::open(path).map_err(|e| {
             Failure::usage(format!("--from-sse {}: {}", path.display(), io_reason(&e)))
         })?),
@@ -188,6 +189,16 @@ fn replay(config: &Config, source: &Source, started: Instant) -> anyhow::Result<
     };
     let result = stream::pump(&mut reader, &mut session, &mut out, &mut ui, &read_error);
     finish(config, result, out, ui, &session)
+}
+
+/// A reader a socket shutdown cannot wake (a replayed pipe): a signal while
+/// it blocks exits at once, as output is flushed before every read.
+struct Uninterruptible<R>(R);
+
+impl<R: Read> Read for Uninterruptible<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        cancel::blocking_read(|| self.0.read(buf))
+    }
 }
 
 /// Ends a stream on every path: the partial line is ended (except when the
@@ -243,7 +254,7 @@ fn list_models(config: &Config) -> anyhow::Result<()> {
     struct Model {
         id: String,
     }
-    cancel::set_phase(cancel::Phase::Network);
+    cancel::set_phase(cancel::Phase::Request);
     let agent = client::agent(config)?;
     let url = config.url("models");
     let resp = client::send(&agent, config, &url, client::Call::Get)?;

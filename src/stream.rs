@@ -139,6 +139,19 @@ impl Session {
         if let Some(u) = &chunk.usage {
             self.usage = Some(u.clone());
         }
+        // Text that arrives in the error chunk itself is part of the answer:
+        // it is written before the error ends the stream.
+        let choice = chunk.first_choice();
+        let delta = choice.and_then(|c| {
+            if whole {
+                c.message.as_ref().or(c.delta.as_ref())
+            } else {
+                c.delta.as_ref()
+            }
+        });
+        if let Some(delta) = delta {
+            self.on_delta(delta, out, ui);
+        }
         if let Some(err) = &chunk.error {
             let provider = chunk
                 .provider
@@ -157,17 +170,9 @@ impl Session {
             let message = format!("generation failed (native_finish_reason: {native})");
             return Err(self.stream_error(chunk.provider.as_ref().map(|p| p.as_str()), &message));
         }
-        let Some(choice) = chunk.first_choice() else {
+        let Some(choice) = choice else {
             return Ok(());
         };
-        let delta = if whole {
-            choice.message.as_ref().or(choice.delta.as_ref())
-        } else {
-            choice.delta.as_ref()
-        };
-        if let Some(delta) = delta {
-            self.on_delta(delta, out, ui);
-        }
         if self.finish_reason.is_none() {
             // Any non-null value counts, even Ollama's "".
             if let Some(reason) = choice.finish_reason.as_ref() {

@@ -338,25 +338,67 @@ fn hung_listener_really_hangs_connects() {
     assert!(t.elapsed() >= Duration::from_millis(250));
 }
 
-#[test]
-fn sigint_while_connecting_exits_130_soon() {
+/// A signal during a TCP connect that hangs: nothing is pending, so the
+/// process exits at once (SPEC §6: within 100 ms; the benchmark measures it).
+/// The bound here only proves it no longer waits for the old 500 ms watchdog.
+fn signal_while_connecting_exits_130_at_once(sig: i32) {
     let l = HungListener::new();
     let run = orstream_hung(&l)
         .args(["--connect-timeout", "30", "hi"])
         .spawn();
     assert!(l.wait_connecting(), "orstream never started connecting");
+    assert!(
+        wait_until(T, || catches(run.pid(), sig)),
+        "the handler was never installed"
+    );
+    let sent = Instant::now();
+    run.signal(sig);
+    let out = run.wait();
+    let took = sent.elapsed();
+    eprintln!("CONNECT-SIGNAL {sig} exit_after_ms={:.1}", ms(took));
+    out.assert_code(130);
+    assert!(
+        took < Duration::from_millis(400),
+        "exit took {took:?} after signal {sig} during connect\n{}",
+        out.report()
+    );
+    assert!(out.stdout.is_empty(), "\n{}", out.report());
+    assert!(out.stderr.is_empty(), "\n{}", out.report());
+}
+
+#[test]
+fn sigint_while_connecting_exits_130_at_once() {
+    signal_while_connecting_exits_130_at_once(SIGINT);
+}
+
+#[test]
+fn sigterm_while_connecting_exits_130_at_once() {
+    signal_while_connecting_exits_130_at_once(SIGTERM);
+}
+
+#[test]
+fn sighup_while_connecting_exits_130_at_once() {
+    signal_while_connecting_exits_130_at_once(SIGHUP);
+}
+
+#[test]
+fn sigint_during_a_stalled_replay_ends_the_line_and_exits_at_once() {
+    let run = orstream()
+        .args(["--from-sse", "-"])
+        .stdin_open_pipe()
+        .spawn();
+    // Nothing arrives on the pipe: the replay blocks in a read of stdin.
+    assert!(wait_until(T, || catches(run.pid(), SIGINT)));
     let sent = Instant::now();
     run.signal(SIGINT);
     let out = run.wait();
     let took = sent.elapsed();
-    eprintln!("CONNECT-SIGINT exit_after_ms={:.1}", ms(took));
     out.assert_code(130);
     assert!(
-        took < Duration::from_secs(3),
-        "exit took {took:?} after SIGINT during connect (--connect-timeout 30)\n{}",
+        took < Duration::from_millis(400),
+        "{took:?}\n{}",
         out.report()
     );
-    assert!(out.stdout.is_empty(), "\n{}", out.report());
 }
 
 #[test]

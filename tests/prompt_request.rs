@@ -1063,3 +1063,71 @@ fn bad_flag_value_is_one_error_line_and_one_help_hint() {
     assert!(hint.unwrap().contains("--help"), "{}", out.report());
     assert_no_connections(&server);
 }
+
+// ---------------------------------------------------------------------------
+// §2 Key order as written (checked on the raw bytes the server received)
+// ---------------------------------------------------------------------------
+
+fn raw_body(f: impl FnOnce(Cmd) -> Cmd) -> String {
+    let server = hi_server();
+    run_ok(&server, f(orstream_at(&server))).body_str()
+}
+
+#[test]
+fn request_file_keys_are_sent_in_the_order_written() {
+    let file = TempFile::new(
+        "order.json",
+        r#"{"zeta": 1, "messages": [{"role": "user", "content": "q", "name": "n"}], "alpha": {"z": 1, "a": 2}}"#,
+    );
+    let body = raw_body(|c| c.arg("--request").arg(file.path()));
+    assert!(
+        body.starts_with(
+            r#"{"zeta":1,"messages":[{"role":"user","content":"q","name":"n"}],"alpha":{"z":1,"a":2},"model":"#
+        ),
+        "{body}"
+    );
+    assert!(
+        body.ends_with(r#""stream":true,"stream_options":{"include_usage":true}}"#),
+        "{body}"
+    );
+}
+
+#[test]
+fn option_values_keep_their_key_order() {
+    let body = raw_body(|c| {
+        c.args([
+            "-o",
+            r#"provider={"zulu":1,"order":["b","a"],"allow_fallbacks":false}"#,
+            "hi",
+        ])
+    });
+    assert!(
+        body.contains(r#""provider":{"zulu":1,"order":["b","a"],"allow_fallbacks":false}"#),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_flag_replacing_a_file_field_keeps_its_place() {
+    let file = TempFile::new(
+        "place.json",
+        r#"{"temperature": 0.1, "messages": [], "models": ["a/1", "b/2"], "top_k": 3}"#,
+    );
+    let body = raw_body(|c| {
+        c.arg("--request")
+            .arg(file.path())
+            .args(["-t", "0.5", "-m", "c/3", "hi"])
+    });
+    assert!(
+        body.starts_with(r#"{"temperature":0.5,"messages":[{"role":"user","content":"hi"}],"top_k":3,"model":"c/3","#),
+        "{body}"
+    );
+}
+
+#[test]
+fn every_reasoning_effort_level_is_accepted() {
+    for level in ["none", "minimal", "low", "medium", "high", "xhigh", "max"] {
+        let body = body_of(|c| c.args(["--reasoning-effort", level, "hi"]));
+        assert_eq!(body["reasoning"], json!({"effort": level}), "{level}");
+    }
+}

@@ -179,11 +179,30 @@ fn head_closing_stdout_while_the_server_is_silent_closes_the_socket() {
 }
 
 #[test]
-fn a_bad_ssl_cert_file_is_an_error_even_for_plain_http() {
+fn ssl_cert_file_is_not_read_for_plain_http() {
+    // Many systems set SSL_CERT_FILE globally: a plain-http call never uses
+    // TLS, so it neither pays for parsing the bundle nor fails on a bad one.
     let server = Server::start(vec![Reply::sse(&[&chunk("x"), &finish("stop"), DONE])]);
     let out = orstream_at(&server)
         .env("SSL_CERT_FILE", "/nonexistent/ca.pem")
         .arg("hi")
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.stdout, b"x\n", "{}", out.report());
+}
+
+#[test]
+fn a_bad_ssl_cert_file_is_an_error_for_an_https_proxy() {
+    let out = orstream()
+        .args([
+            "--base-url",
+            "http://127.0.0.1:1/v1",
+            "--retries",
+            "0",
+            "hi",
+        ])
+        .env("HTTPS_PROXY", "https://127.0.0.1:1")
+        .env("SSL_CERT_FILE", "/nonexistent/ca.pem")
         .run();
     out.assert_code(2);
     assert!(

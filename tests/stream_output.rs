@@ -1259,3 +1259,59 @@ fn never_retried_after_output_began() {
     assert_eq!(server.received().len(), 1, "{}", out.report());
     assert_eq!(server.unused_replies(), 1);
 }
+
+// ---------------------------------------------------------------------------
+// §5 Text inside the error chunk is kept
+// ---------------------------------------------------------------------------
+
+#[test]
+fn text_in_an_error_chunk_is_written_before_the_error() {
+    check_mid_stream(
+        &[&c("Hel")],
+        r#"{"choices":[{"index":0,"delta":{"content":"lo!"},"finish_reason":"error","native_finish_reason":"network_error"}]}"#,
+        &[],
+        "Hello!\n",
+        "orstream: error: generation failed (native_finish_reason: network_error)",
+    );
+}
+
+#[test]
+fn text_in_choice_0_is_written_when_another_choice_errored() {
+    check_mid_stream(
+        &[&c("Hel")],
+        r#"{"provider":"P","choices":[{"index":0,"delta":{"content":"lo!"},"finish_reason":null},{"index":1,"delta":{},"finish_reason":"error","native_finish_reason":"network_error"}]}"#,
+        &[],
+        "Hello!\n",
+        "orstream: error: P: generation failed (native_finish_reason: network_error)",
+    );
+}
+
+#[test]
+fn text_in_the_only_chunk_which_errored_is_written() {
+    check_mid_stream(
+        &[],
+        r#"{"choices":[{"index":0,"delta":{"content":"Hello!"},"finish_reason":"error","native_finish_reason":"network_error"}]}"#,
+        &[],
+        "Hello!\n",
+        "orstream: error: generation failed (native_finish_reason: network_error)",
+    );
+}
+
+#[test]
+fn text_beside_a_top_level_error_object_is_written() {
+    check_mid_stream(
+        &[&c("Hel")],
+        r#"{"provider":"OpenAI","error":{"code":502,"message":"Upstream gone"},"choices":[{"index":0,"delta":{"content":"lo!"},"finish_reason":"error"}]}"#,
+        &[],
+        "Hello!\n",
+        "orstream: error: OpenAI: Upstream gone",
+    );
+}
+
+#[test]
+fn text_in_an_error_chunk_with_no_newline_flag_is_not_ended() {
+    let payload = r#"{"choices":[{"index":0,"delta":{"content":"lo!"},"finish_reason":"error","native_finish_reason":"network_error"}]}"#;
+    let out = run_sse(&[&c("Hel"), &ev(payload)], &["-n"]);
+    out.assert_code(6);
+    assert_stdout(&out, b"Hello!");
+}
