@@ -36,7 +36,8 @@ Environment:
 Exit status:
   0 completed   1 internal   2 usage/bad input   3 account (401/402/403)
   4 rate limited   5 request rejected (other 4xx, 3xx)   6 provider/server error
-  7 network/timeout/truncated stream   130 interrupted   141 stdout closed
+  7 network/timeout/truncated stream   8 answer not in the shape asked for
+  (--schema, -x)   130 interrupted   141 stdout closed
 
 Cancellation:
   Ctrl-C (or SIGTERM/SIGHUP) closes the connection at once, which stops

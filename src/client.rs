@@ -54,7 +54,7 @@ pub fn agent(config: &Config) -> Result<ureq::Agent, Failure> {
 /// `SSL_CERT_FILE`: a PEM bundle that replaces the built-in roots.
 fn load_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Failure> {
     let bad = |why: String| Failure::usage(format!("SSL_CERT_FILE {}: {why}", path.display()));
-    let pem = std::fs::read(path).map_err(|e| bad(crate::io_reason(&e)))?;
+    let pem = std::fs::read(path).map_err(|e| bad(crate::input::io_reason(&e)))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item {

@@ -377,7 +377,7 @@ fn read_key_file(path: &Path) -> Result<Option<Secret>, Failure> {
         Failure::usage(format!(
             "--api-key-file {}: {}",
             path.display(),
-            crate::io_reason(&e)
+            crate::input::io_reason(&e)
         ))
     })?;
     let text = String::from_utf8_lossy(&bytes);

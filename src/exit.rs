@@ -19,6 +19,9 @@ pub enum Kind {
     Server,
     /// Connect, DNS, TLS, timeouts (408 too), a stream cut short (exit 7).
     Network,
+    /// The answer completed but is not in the shape asked for: not JSON for
+    /// `--schema`, no fenced code block for `-x` (exit 8).
+    Shape,
     /// SIGINT, SIGTERM or SIGHUP (exit 130).
     Interrupted,
     /// The reader closed stdout (exit 141, silently).
@@ -35,6 +38,7 @@ impl Kind {
             Kind::Rejected => 5,
             Kind::Server => 6,
             Kind::Network => 7,
+            Kind::Shape => 8,
             Kind::Interrupted => 130,
             Kind::BrokenPipe => 141,
         }
@@ -168,6 +172,7 @@ mod tests {
             (Kind::Rejected, 5),
             (Kind::Server, 6),
             (Kind::Network, 7),
+            (Kind::Shape, 8),
             (Kind::Interrupted, 130),
             (Kind::BrokenPipe, 141),
         ];

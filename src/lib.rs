@@ -14,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod exit;
 pub mod fence;
+pub mod input;
 pub mod output;
 pub mod prompt;
 pub mod request;
@@ -24,6 +25,7 @@ pub mod ui;
 
 use crate::config::{Config, Env, Mode, Source, StdinUse, Ttys};
 use crate::exit::{classify, Failure, Kind};
+use crate::input::{io_reason, read_source, read_stdin};
 use crate::output::{say, Out};
 use crate::stream::Session;
 use crate::ui::Ui;
@@ -31,7 +33,7 @@ use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The clap command, for generated completions and the man page.
 pub fn command() -> clap::Command {
@@ -307,62 +309,6 @@ fn read_capped(reader: &mut dyn Read, limit: usize, config: &Config) -> Result<V
         ));
     }
     Ok(body)
-}
-
-/// Reads all of stdin; with `hint`, says after 3 s of silence what it waits for.
-fn read_stdin(hint: bool) -> anyhow::Result<Vec<u8>> {
-    let _guard = hint.then(|| ui::stdin_hint_after(Duration::from_secs(3)));
-    let mut stdin = io::stdin().lock();
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        match stdin.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                ui::stdin_answered();
-                bytes.extend_from_slice(&buf[..n]);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                ui::stdin_answered();
-                return Err(Failure::usage(format!("reading stdin: {}", io_reason(&e))).into());
-            }
-        }
-    }
-    ui::stdin_answered();
-    Ok(bytes)
-}
-
-/// Reads a `-`-or-path argument as UTF-8 text, naming it on any problem.
-fn read_source(source: &Source, hint: bool) -> anyhow::Result<String> {
-    match source {
-        Source::Stdin => Ok(prompt::decode_utf8(read_stdin(hint)?, "--request -")?),
-        Source::File(path) => {
-            let name = format!("--request {}", path.display());
-            let bytes = std::fs::read(path)
-                .map_err(|e| Failure::usage(format!("{name}: {}", io_reason(&e))))?;
-            Ok(prompt::decode_utf8(bytes, &name)?)
-        }
-    }
-}
-
-/// A short lowercase reason for a file error.
-pub fn io_reason(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "no such file".to_string(),
-        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        io::ErrorKind::IsADirectory => "is a directory".to_string(),
-        _ => {
-            let text = e.to_string();
-            // "Is a directory (os error 21)" → "is a directory"
-            let text = text.split(" (os error").next().unwrap_or(&text);
-            let mut chars = text.chars();
-            match chars.next() {
-                Some(c) => c.to_lowercase().chain(chars).collect(),
-                None => text.to_string(),
-            }
-        }
-    }
 }
 
 /// Prints an error per the one-line rule and picks the exit code.
