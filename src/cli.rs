@@ -17,6 +17,10 @@ Examples:
   orstream --json \"hi\" | jq -r '.choices[0].delta.content // empty'
   orstream -m openai/gpt-4o,anthropic/claude-sonnet-4 -o provider='{\"sort\":\"price\"}' \"hi\"
   orstream --base-url http://localhost:11434/v1 -m llama3 \"hi\"
+  orstream -a screenshot.png \"What is wrong in this dialog?\"
+  orstream -a invoice.pdf --schema 'total float, due_date' \"extract\"
+  orstream -x \"a bash script that renames *.jpeg to *.jpg\" > rename.sh
+  orstream -c notes.json \"and what about the second point?\"
   orstream --from-sse examples/answer.sse"
     };
 }
@@ -78,6 +82,16 @@ pub struct Args {
     /// Ignore stdin entirely (for scripts that spawn orstream with a pipe that never closes).
     #[arg(long, help_heading = "Prompt")]
     pub no_stdin: bool,
+
+    /// Add a file to the message: image, PDF, audio, video or text, told by its first bytes;
+    /// an http(s) URL is sent by URL; `-` = stdin (repeatable).
+    #[arg(short = 'a', long = "attach", value_name = "PATH|URL|-", action = ArgAction::Append, help_heading = "Prompt")]
+    pub attach: Vec<String>,
+
+    /// Keep the conversation in FILE (a --request body): the prompt is appended, the answer
+    /// saved on success.
+    #[arg(short = 'c', long = "chat", value_name = "FILE", help_heading = "Prompt", conflicts_with_all = ["request", "from_sse", "list_models"])]
+    pub chat: Option<PathBuf>,
 
     /// Model id; a comma-separated list sends the rest as fallbacks [default: openrouter/auto].
     #[arg(short, long, value_name = "MODEL", help_heading = "Request")]
@@ -176,6 +190,20 @@ pub struct Args {
     /// No spinner and no warnings (errors still print).
     #[arg(short, long, help_heading = "Output")]
     pub quiet: bool,
+
+    /// Ask for JSON matching SCHEMA: inline JSON Schema, a file, or 'name, age int, bio: a short
+    /// bio'; exit 8 if the answer is not such JSON.
+    #[arg(long, value_name = "SCHEMA", help_heading = "For scripts", conflicts_with = "schema_multi")]
+    pub schema: Option<String>,
+
+    /// Like --schema, for a list: the answer is {"items": [...]}.
+    #[arg(long, value_name = "SCHEMA", help_heading = "For scripts")]
+    pub schema_multi: Option<String>,
+
+    /// Write only the contents of the first fenced code block, as it streams; exit 8 if there is
+    /// none.
+    #[arg(short = 'x', long, help_heading = "For scripts", conflicts_with_all = ["json", "schema", "schema_multi"])]
+    pub extract: bool,
 
     /// Replay a recorded SSE stream (`-` = stdin) exactly as a live one; no request is made.
     #[arg(long, value_name = "FILE", help_heading = "Other commands", conflicts_with_all = ["request", "list_models"])]

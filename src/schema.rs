@@ -22,7 +22,7 @@ pub fn load(arg: &str, flag: &str) -> Result<Map<String, Value>, Failure> {
     if path.exists() && !path.is_dir() {
         let what = format!("{flag} {arg}");
         let bytes = std::fs::read(path)
-            .map_err(|e| Failure::usage(format!("{what}: {}", crate::io_reason(&e))))?;
+            .map_err(|e| Failure::usage(format!("{what}: {}", crate::input::io_reason(&e))))?;
         let text = crate::prompt::decode_utf8(bytes, &what)?;
         // Editors on Windows start files with a BOM; jq accepts it, so do we.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);

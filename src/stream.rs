@@ -7,6 +7,7 @@ use crate::cancel;
 use crate::chunk::{minify_json, one_line, Chunk, Delta, Text, Usage};
 use crate::config::{Format, OutputOptions};
 use crate::exit::{Failure, Kind};
+use crate::fence::Extractor;
 use crate::output::{say, Out};
 use crate::sse::{Event, Splitter};
 use crate::ui::Ui;
@@ -35,8 +36,50 @@ pub struct Session {
     pub usage: Option<Usage>,
     pub content_chunks: u64,
     pub not_json: u64,
+    /// The answer text, kept when a check or a conversation file needs it.
+    pub answer: Answer,
+    /// `-x`: stdout gets only the first fenced code block.
+    extractor: Option<Extractor>,
+    /// What the extractor lets through, reused across deltas.
+    code: String,
     tool_note: bool,
     reasoning_open: bool,
+}
+
+/// The whole answer text, up to a limit (memory stays bounded when only the
+/// `--schema` check needs it).
+#[derive(Debug, Default)]
+pub struct Answer {
+    limit: usize,
+    text: String,
+    overflow: bool,
+}
+
+impl Answer {
+    /// Keeps up to `limit` bytes of answer text (0: keeps nothing).
+    pub fn keep(limit: usize) -> Answer {
+        Answer {
+            limit,
+            ..Answer::default()
+        }
+    }
+
+    fn push(&mut self, text: &str) {
+        if self.overflow || self.limit == 0 {
+            return;
+        }
+        if self.text.len() + text.len() > self.limit {
+            self.overflow = true;
+            self.text = String::new();
+        } else {
+            self.text.push_str(text);
+        }
+    }
+
+    /// The whole text, or `None` when it grew past the limit.
+    pub fn text(&self) -> Option<&str> {
+        (!self.overflow).then_some(self.text.as_str())
+    }
 }
 
 /// Continue, or stop reading because the stream is complete.
@@ -51,6 +94,33 @@ impl Session {
             opts: Some(opts),
             ..Session::default()
         }
+    }
+
+    /// Keeps the answer text (see [`Answer::keep`]).
+    pub fn keep_answer(mut self, answer: Answer) -> Session {
+        self.answer = answer;
+        self
+    }
+
+    /// `-x`: routes the answer through the fence extractor.
+    pub fn extract(mut self) -> Session {
+        self.extractor = Some(Extractor::new());
+        self
+    }
+
+    /// The stream ended, however it ended: `-x` writes what it held back
+    /// that is not a closing fence.
+    pub fn end(&mut self, out: &mut Out) {
+        if let Some(x) = &mut self.extractor {
+            let mut rest = String::new();
+            x.finish(&mut rest);
+            out.text(&rest);
+        }
+    }
+
+    /// `-x` saw no opening fence.
+    pub fn no_code_block(&self) -> bool {
+        self.extractor.as_ref().is_some_and(|x| !x.found())
     }
 
     fn opts(&self) -> OutputOptions {
@@ -206,13 +276,21 @@ impl Session {
         }
         if let Some(text) = delta.text() {
             self.content_chunks += 1;
+            self.answer.push(text);
             ui.first_token();
             if opts.format == Format::Text {
                 if self.reasoning_open {
                     ui.end_reasoning();
                     self.reasoning_open = false;
                 }
-                out.text(text);
+                match &mut self.extractor {
+                    Some(x) => {
+                        self.code.clear();
+                        x.push(text, &mut self.code);
+                        out.text(&self.code);
+                    }
+                    None => out.text(text),
+                }
             }
         }
         if delta.has_tool_calls() && opts.format == Format::Text && !self.tool_note {
