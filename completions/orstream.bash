@@ -23,7 +23,7 @@ _orstream() {
 
     case "${cmd}" in
         orstream)
-            opts="-s -m -t -o -H -n -u -v -q -h -V --system --request --no-stdin --model --temperature --max-tokens --top-p --seed --stop --reasoning-effort --option --header --base-url --api-key-file --connect-timeout --idle-timeout --retries --json --no-newline --reasoning --usage --verbose --quiet --from-sse --list-models --help --version"
+            opts="-s -a -c -m -t -o -H -n -u -v -q -x -h -V --system --request --no-stdin --attach --chat --model --temperature --max-tokens --top-p --seed --stop --reasoning-effort --option --header --base-url --api-key-file --connect-timeout --idle-timeout --retries --json --no-newline --reasoning --usage --verbose --quiet --schema --schema-multi --extract --from-sse --list-models --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -38,6 +38,22 @@ _orstream() {
                     return 0
                     ;;
                 --request)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --attach)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chat)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -110,6 +126,14 @@ _orstream() {
                     return 0
                     ;;
                 --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema-multi)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

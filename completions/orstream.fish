@@ -1,5 +1,7 @@
 complete -c orstream -s s -l system -d 'Add a system message before the user message' -r
 complete -c orstream -l request -d 'A whole JSON request body in OpenAI chat format (`-` = stdin); flags override its fields' -r -F
+complete -c orstream -s a -l attach -d 'Add a file to the message: image, PDF, audio, video or text, told by its first bytes; an http(s) URL is sent by URL; `-` = stdin (repeatable)' -r
+complete -c orstream -s c -l chat -d 'Keep the conversation in FILE (a --request body): the prompt is appended, the answer saved on success' -r -F
 complete -c orstream -s m -l model -d 'Model id; a comma-separated list sends the rest as fallbacks [default: openrouter/auto]' -r
 complete -c orstream -s t -l temperature -d 'Sampling temperature' -r
 complete -c orstream -l max-tokens -d 'Maximum number of tokens to generate' -r
@@ -20,6 +22,8 @@ complete -c orstream -l api-key-file -d 'Read the API key from the first line of
 complete -c orstream -l connect-timeout -d 'Seconds allowed for TCP connect, proxy and TLS handshake' -r
 complete -c orstream -l idle-timeout -d 'Seconds without any byte from the server (keep-alives count) before giving up; no total limit' -r
 complete -c orstream -l retries -d 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, never once output began; waits 0.5 s doubling (±25 %), or Retry-After, at most 60 s' -r
+complete -c orstream -l schema -d 'Ask for JSON matching SCHEMA: inline JSON Schema, a file, or \'name, age int, bio: a short bio\'; exit 8 if the answer is not such JSON' -r
+complete -c orstream -l schema-multi -d 'Like --schema, for a list: the answer is {"items": [...]}' -r
 complete -c orstream -l from-sse -d 'Replay a recorded SSE stream (`-` = stdin) exactly as a live one; no request is made' -r -F
 complete -c orstream -l no-stdin -d 'Ignore stdin entirely (for scripts that spawn orstream with a pipe that never closes)'
 complete -c orstream -l json -d 'Write each raw chunk as one JSON line (JSON Lines) instead of the text'
@@ -28,6 +32,7 @@ complete -c orstream -l reasoning -d 'Write the model\'s reasoning to stderr (di
 complete -c orstream -s u -l usage -d 'After the stream, print model, provider, tokens, cost and speed on stderr'
 complete -c orstream -s v -l verbose -d 'Trace the request, status, generation id, provider, comments and timing on stderr'
 complete -c orstream -s q -l quiet -d 'No spinner and no warnings (errors still print)'
+complete -c orstream -s x -l extract -d 'Write only the contents of the first fenced code block, as it streams; exit 8 if there is none'
 complete -c orstream -l list-models -d 'List the model ids the server offers, sorted, one per line'
 complete -c orstream -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c orstream -s V -l version -d 'Print version'

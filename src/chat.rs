@@ -22,7 +22,7 @@
 //! conversation, instead of being silently turned into a regular file.
 
 use crate::exit::{Failure, Kind};
-use crate::io_reason;
+use crate::input::io_reason;
 use serde_json::{Map, Value};
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions, TryLockError};

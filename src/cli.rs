@@ -193,7 +193,12 @@ pub struct Args {
 
     /// Ask for JSON matching SCHEMA: inline JSON Schema, a file, or 'name, age int, bio: a short
     /// bio'; exit 8 if the answer is not such JSON.
-    #[arg(long, value_name = "SCHEMA", help_heading = "For scripts", conflicts_with = "schema_multi")]
+    #[arg(
+        long,
+        value_name = "SCHEMA",
+        help_heading = "For scripts",
+        conflicts_with = "schema_multi"
+    )]
     pub schema: Option<String>,
 
     /// Like --schema, for a list: the answer is {"items": [...]}.

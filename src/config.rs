@@ -110,6 +110,19 @@ pub enum StdinUse {
     Prompt,
     /// Read as the `--request` body or the `--from-sse` recording.
     Input,
+    /// Read as bytes for `-a -`.
+    Attachment,
+}
+
+/// What shape the answer must have (SPEC §9).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    /// Any text.
+    Free,
+    /// JSON matching this schema (`--schema`, or `--schema-multi` wrapped).
+    Schema(serde_json::Map<String, serde_json::Value>),
+    /// `-x`: the first fenced code block.
+    Extract,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +155,11 @@ pub struct Config {
     pub stdin: StdinUse,
     pub words: Vec<String>,
     pub request: Option<Source>,
+    /// `-a` arguments, as given, in order.
+    pub attach: Vec<String>,
+    /// `-c FILE`.
+    pub chat: Option<PathBuf>,
+    pub shape: Shape,
     pub body: BodyOptions,
     pub output: OutputOptions,
     pub connect_timeout: Duration,
@@ -177,6 +195,9 @@ impl fmt::Debug for Config {
             .field("stdin", &self.stdin)
             .field("words", &self.words)
             .field("request", &self.request)
+            .field("attach", &self.attach)
+            .field("chat", &self.chat)
+            .field("shape", &self.shape)
             .field("body", &self.body)
             .field("output", &self.output)
             .field("connect_timeout", &self.connect_timeout)
@@ -202,10 +223,12 @@ impl Config {
         };
         let request = args.request.as_deref().map(Source::from_arg);
 
+        let attach_stdin = args.attach.iter().filter(|a| *a == "-").count();
         let stdin = match &mode {
             Mode::Replay(Source::Stdin) => StdinUse::Input,
             Mode::Replay(_) | Mode::ListModels => StdinUse::Ignore,
             Mode::Chat if request == Some(Source::Stdin) => StdinUse::Input,
+            Mode::Chat if attach_stdin > 0 => StdinUse::Attachment,
             Mode::Chat if args.no_stdin || ttys.stdin => StdinUse::Ignore,
             Mode::Chat => StdinUse::Prompt,
         };
@@ -226,10 +249,42 @@ impl Config {
             ))
             .with_hint("see 'orstream --help'"));
         }
+        if mode != Mode::Chat && !args.attach.is_empty() {
+            let flag = if mode == Mode::ListModels {
+                "--list-models"
+            } else {
+                "--from-sse"
+            };
+            return Err(Failure::usage(format!("{flag} takes no attachments (-a)"))
+                .with_hint("see 'orstream --help'"));
+        }
+        if attach_stdin > 0 {
+            let clash = if attach_stdin > 1 {
+                Some("-a - is given twice (stdin can be read once)")
+            } else if request == Some(Source::Stdin) {
+                Some("-a - conflicts with --request - (both read stdin)")
+            } else if args.no_stdin {
+                Some("-a - conflicts with --no-stdin")
+            } else if ttys.stdin {
+                Some("-a -: stdin is a terminal")
+            } else {
+                None
+            };
+            if let Some(message) = clash {
+                return Err(Failure::usage(message)
+                    .with_hint("pipe the file in: orstream -a - \"…\" < FILE"));
+            }
+        }
+        if args.chat.as_deref().is_some_and(|c| c.as_os_str() == "-") {
+            return Err(Failure::usage(
+                "-c -: a conversation must be a file (it is rewritten after each answer)",
+            ));
+        }
         if mode == Mode::Chat
             && stdin == StdinUse::Ignore
             && args.prompt.is_empty()
             && request.is_none()
+            && args.attach.is_empty()
         {
             let hint = if ttys.stdin && !args.no_stdin {
                 "give PROMPT words or pipe text on stdin; see 'orstream --help'"
@@ -254,6 +309,19 @@ impl Config {
             apply_header(&mut headers, h)?;
         }
 
+        let shape = match (&args.schema, &args.schema_multi, args.extract) {
+            (Some(schema), _, _) => Shape::Schema(crate::schema::load(schema, "--schema")?),
+            (None, Some(schema), _) => Shape::Schema(crate::schema::wrap_multi(
+                crate::schema::load(schema, "--schema-multi")?,
+            )),
+            (None, None, true) => Shape::Extract,
+            (None, None, false) => Shape::Free,
+        };
+        let response_format = match &shape {
+            Shape::Schema(s) => Some(crate::schema::response_format(s.clone())),
+            _ => None,
+        };
+
         let mut fields = Vec::with_capacity(args.options.len());
         for o in &args.options {
             fields.push(parse_option(o)?);
@@ -274,6 +342,10 @@ impl Config {
             seed: args.seed,
             stop: args.stop,
             reasoning_effort: args.reasoning_effort.map(|e| e.as_str()),
+            // OpenRouter drops response_format for providers that lack it
+            // unless told to route only to those that honour every parameter.
+            require_parameters: response_format.is_some() && host_of(&base_url) == "openrouter.ai",
+            response_format,
             fields,
         };
 
@@ -311,6 +383,9 @@ impl Config {
             stdin,
             words: args.prompt,
             request,
+            attach: args.attach,
+            chat: args.chat,
+            shape,
             body,
             output,
             connect_timeout: Duration::from_secs_f64(args.connect_timeout),

@@ -62,4 +62,3 @@ pub fn io_reason(e: &io::Error) -> String {
         }
     }
 }
-

@@ -23,7 +23,7 @@ pub mod sse;
 pub mod stream;
 pub mod ui;
 
-use crate::config::{Config, Env, Mode, Source, StdinUse, Ttys};
+use crate::config::{Config, Env, Mode, Shape, Source, StdinUse, Ttys};
 use crate::exit::{classify, Failure, Kind};
 use crate::input::{io_reason, read_source, read_stdin};
 use crate::output::{say, Out};
@@ -108,6 +108,9 @@ fn detect_ttys(env: &Env) -> Ttys {
 /// `orstream [PROMPT]…`: one chat request, streamed.
 fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
     cancel::set_phase(cancel::Phase::Input);
+    // The conversation is locked first: a second run on the same file is
+    // refused at once, before it reads stdin or sends anything.
+    let mut conversation = config.chat.as_deref().map(chat::Chat::open).transpose()?;
     let stdin_text = match config.stdin {
         StdinUse::Prompt => Some(prompt::decode_utf8(
             read_stdin(config.stdin_hint)?,
@@ -115,20 +118,22 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
         )?),
         _ => None,
     };
-    let base = match &config.request {
-        Some(source) => {
+    let base = match (&mut conversation, &config.request) {
+        (Some(c), _) => c.take_body(),
+        (None, Some(source)) => {
             let text = read_source(source, config.stdin_hint)?;
             Some(prompt::parse_request(&text, &source.name())?)
         }
-        None => None,
+        (None, None) => None,
     };
     let user = prompt::user_text(&config.words, stdin_text.as_deref());
-    let user = match (&base, user) {
-        (Some(_), None) => None,
-        (_, user) => Some(prompt::require_text(user)?),
+    let user = match (config.request.is_some(), user) {
+        // `--request` without PROMPT words sends the file as it is.
+        (true, None) => None,
+        (_, user) => Some(serde_json::Value::String(prompt::require_text(user)?)),
     };
-    let body = request::build_body(base, user, &config.body);
-    let body = serde_json::to_vec(&body).context("encoding the request body")?;
+    let sent = request::build_body(base, user, &config.body);
+    let body = serde_json::to_vec(&sent).context("encoding the request body")?;
 
     cancel::set_phase(cancel::Phase::Request);
     let mut ui = Ui::new(config.output, started);
@@ -155,7 +160,7 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
     }
     ui.waiting("waiting for the model");
 
-    let mut session = Session::new(config.output);
+    let mut session = new_session(config);
     let mut reader = resp.into_body().into_reader();
     let result = if is_json_type(&content_type) {
         read_capped(&mut reader, sse::MAX_LINE, config)
@@ -167,8 +172,37 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
         })
     };
     drop(reader);
-    finish(config, result, out, ui, &session)
+    finish(config, result, out, ui, &mut session)?;
+    if let Some(conversation) = &conversation {
+        let answer = session.answer.text().unwrap_or_default();
+        let saved = serde_json::Value::Object(chat::saved_body(&sent, answer));
+        conversation.save(&mut |w| {
+            let mut text = serde_json::to_vec_pretty(&saved).map_err(io::Error::other)?;
+            text.push(b'\n');
+            w.write_all(&text)
+        })?;
+    }
+    Ok(())
 }
+
+/// The stream's bookkeeping for this run: what `-x`, `--schema` and `-c`
+/// need of the answer.
+fn new_session(config: &Config) -> Session {
+    let keep = match (&config.chat, &config.shape) {
+        // A conversation saves the whole answer, whatever its size.
+        (Some(_), _) => usize::MAX,
+        (None, Shape::Schema(_)) => SCHEMA_CHECK_LIMIT,
+        (None, _) => 0,
+    };
+    let session = Session::new(config.output).keep_answer(stream::Answer::keep(keep));
+    match config.shape {
+        Shape::Extract => session.extract(),
+        _ => session,
+    }
+}
+
+/// Answers larger than this are not checked against `--schema` (SPEC §9).
+const SCHEMA_CHECK_LIMIT: usize = 16 * 1024 * 1024;
 
 /// `--from-sse FILE`: a recorded stream, printed as a live one would be.
 fn replay(config: &Config, source: &Source, started: Instant) -> anyhow::Result<()> {
@@ -181,7 +215,7 @@ fn replay(config: &Config, source: &Source, started: Instant) -> anyhow::Result<
         })?),
     };
     let mut out = Out::stdout();
-    let mut session = Session::new(config.output);
+    let mut session = new_session(config);
     let mut ui = Ui::new(config.output, started);
     let read_error = |e: io::Error| {
         Some(Failure::usage(format!(
@@ -190,7 +224,7 @@ fn replay(config: &Config, source: &Source, started: Instant) -> anyhow::Result<
         )))
     };
     let result = stream::pump(&mut reader, &mut session, &mut out, &mut ui, &read_error);
-    finish(config, result, out, ui, &session)
+    finish(config, result, out, ui, &mut session)
 }
 
 /// A reader a socket shutdown cannot wake (a replayed pipe): a signal while
@@ -203,14 +237,15 @@ impl<R: Read> Read for Uninterruptible<R> {
     }
 }
 
-/// Ends a stream on every path: the partial line is ended (except when the
-/// reader is gone), the usage line printed, and the outcome passed on.
+/// Ends a stream on every path: what `-x` held back is written, the partial
+/// line is ended (except when the reader is gone), the answer's shape is
+/// checked when it completed, the usage line printed, and the outcome passed on.
 fn finish(
     config: &Config,
     result: anyhow::Result<stream::Ending>,
     mut out: Out,
     mut ui: Ui,
-    session: &Session,
+    session: &mut Session,
 ) -> anyhow::Result<()> {
     ui.stop_spinner();
     if let Err(e) = &result {
@@ -220,10 +255,15 @@ fn finish(
             return result.map(|_| ());
         }
     }
+    session.end(&mut out);
     if let Err(e) = out.finish(config.output.final_newline) {
         cancel::shutdown();
         return Err(anyhow::Error::new(e).context("writing stdout"));
     }
+    let result = match result {
+        Ok(_) => check_shape(config, session, &mut ui),
+        Err(e) => Err(e),
+    };
     // Warnings wait for the answer's last line, so they never land inside it.
     ui.flush_warnings();
     if config.output.verbose {
@@ -243,7 +283,33 @@ fn finish(
             session.usage.as_ref(),
         ));
     }
-    result.map(|_| ())
+    result
+}
+
+/// Exit 8 when a completed answer is not in the shape asked for (SPEC §9).
+fn check_shape(config: &Config, session: &Session, ui: &mut Ui) -> anyhow::Result<()> {
+    match &config.shape {
+        Shape::Free => Ok(()),
+        Shape::Extract if session.no_code_block() => {
+            Err(Failure::new(Kind::Shape, "the answer has no fenced code block (-x)").into())
+        }
+        Shape::Extract => Ok(()),
+        Shape::Schema(s) => match session.answer.text() {
+            Some(answer) if answer.len() <= SCHEMA_CHECK_LIMIT => {
+                schema::check(answer, s).map_err(|why| {
+                    Failure::new(
+                        Kind::Shape,
+                        format!("the answer is not valid JSON for --schema: {why}"),
+                    )
+                    .into()
+                })
+            }
+            _ => {
+                ui.warn("the answer is larger than 16 MiB: it was not checked against --schema");
+                Ok(())
+            }
+        },
+    }
 }
 
 /// `--list-models`: ids sorted, one per line; `--json`: the raw body.

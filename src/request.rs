@@ -22,6 +22,10 @@ pub struct BodyOptions {
     pub seed: Option<i64>,
     pub stop: Vec<String>,
     pub reasoning_effort: Option<&'static str>,
+    /// `--schema`: the `response_format` shortcut (`-o response_format=…` wins).
+    pub response_format: Option<Value>,
+    /// Merge `provider.require_parameters: true` (OpenRouter, with a schema).
+    pub require_parameters: bool,
     /// `-o KEY=VALUE`, in order.
     pub fields: Vec<(String, Value)>,
 }
@@ -41,10 +45,11 @@ pub fn parse_option(arg: &str) -> Result<(String, Value), Failure> {
 }
 
 /// Builds the body: the `--request` object (or an empty one), then the
-/// user text as the final user message, then the flags on top.
+/// user content (a string, or an array of parts) as the final user message,
+/// then the flags on top.
 pub fn build_body(
     base: Option<Map<String, Value>>,
-    user_text: Option<String>,
+    user_content: Option<Value>,
     opts: &BodyOptions,
 ) -> Map<String, Value> {
     let mut body = base.unwrap_or_default();
@@ -71,8 +76,8 @@ pub fn build_body(
             messages.insert(0, msg);
         }
     }
-    if let Some(text) = user_text {
-        messages.push(json!({"role": "user", "content": text}));
+    if let Some(content) = user_content {
+        messages.push(json!({"role": "user", "content": content}));
     }
 
     // A file that names a `model` or a `models` list has chosen: the
@@ -125,8 +130,25 @@ pub fn build_body(
             }
         }
     }
+    if let Some(format) = &opts.response_format {
+        body.insert("response_format".into(), format.clone());
+    }
     for (key, value) in &opts.fields {
         body.insert(key.clone(), value.clone());
+    }
+    if opts.require_parameters {
+        // Merged into any provider object; an explicit setting wins.
+        match body.get_mut("provider") {
+            Some(Value::Object(p)) => {
+                if !p.contains_key("require_parameters") {
+                    p.insert("require_parameters".into(), Value::Bool(true));
+                }
+            }
+            Some(_) => {}
+            None => {
+                body.insert("provider".into(), json!({"require_parameters": true}));
+            }
+        }
     }
 
     // Forced last: this tool only streams, and OpenAI-compatible servers send
