@@ -328,7 +328,7 @@ pub fn user_content(
 
 /// An attachment file that cannot be used: exit 2, naming the argument.
 pub fn io_failure(arg: &str, e: &io::Error) -> Failure {
-    Failure::usage(format!("-a {arg}: {}", crate::io_reason(e)))
+    Failure::usage(format!("-a {arg}: {}", crate::input::io_reason(e)))
 }
 
 /// A file whose first bytes match no row of the table and that is not text.

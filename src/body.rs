@@ -45,7 +45,7 @@ impl Source {
         let path = path.into();
         let name = name.into();
         let meta = std::fs::metadata(&path)
-            .map_err(|e| Failure::usage(format!("-a {name}: {}", crate::io_reason(&e))))?;
+            .map_err(|e| Failure::usage(format!("-a {name}: {}", crate::input::io_reason(&e))))?;
         if meta.is_dir() {
             return Err(Failure::usage(format!("-a {name}: is a directory")));
         }
@@ -341,7 +341,7 @@ impl BodyReader {
                         Kind::Internal,
                         format!(
                             "-a {name}: {} while it was being sent",
-                            crate::io_reason(&e)
+                            crate::input::io_reason(&e)
                         ),
                     )
                 };
