@@ -205,6 +205,11 @@ impl Body {
         }
     }
 
+    /// The sources the placeholders stand for, in order.
+    pub fn sources(&self) -> &[Source] {
+        &self.shared.sources
+    }
+
     /// Writes the whole body to `w`, streaming (the conversation file).
     pub fn write_to(&self, w: &mut dyn Write) -> io::Result<()> {
         io::copy(&mut self.reader(), w).map(|_| ())

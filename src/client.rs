@@ -5,6 +5,7 @@
 //! timeout and a per-read (idle) timeout but no total one, the proxy and TLS
 //! roots come from `Config`. Retries happen only here, before any output.
 
+use crate::body::Body as RequestBody;
 use crate::cancel;
 use crate::chunk::{error_body_message, one_line};
 use crate::config::{is_secret_header, redact_userinfo, Config};
@@ -13,7 +14,7 @@ use crate::output::say;
 use std::io::Read;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ureq::http::Response;
-use ureq::Body;
+use ureq::{Body, SendBody};
 
 /// Longest wait between two tries, whatever `Retry-After` says.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -71,7 +72,8 @@ fn load_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Failure> {
 
 /// One request to send (retried as a whole).
 pub enum Call<'a> {
-    Post(&'a [u8]),
+    /// A sized, streamed body: files are read (again, on a retry) as it is sent.
+    Post(&'a RequestBody),
     Get,
 }
 
@@ -109,7 +111,10 @@ pub fn send(
                 for (name, value) in &config.headers {
                     req = req.header(name.as_str(), value.as_str());
                 }
-                req.send(body)
+                // An exact length, not a chunked upload: some servers refuse
+                // chunked request bodies.
+                req.header("Content-Length", body.len().to_string())
+                    .send(SendBody::from_owned_reader(body.reader()))
             }
             Call::Get => {
                 let mut req = agent.get(url);
@@ -158,6 +163,13 @@ pub fn send(
                 (after.unwrap_or_else(|| rng.backoff(attempt)), why)
             }
             Err(e) => {
+                if let Call::Post(body) = call {
+                    // A file that changed while it was sent: ours, not the
+                    // network's, and a retry would not help.
+                    if let Some(failure) = body.failure() {
+                        return Err(failure.into());
+                    }
+                }
                 let (failure, retryable) = connect_failure(e, config);
                 if last_try || !retryable {
                     return Err(failure.into());

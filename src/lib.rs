@@ -111,12 +111,13 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
     // The conversation is locked first: a second run on the same file is
     // refused at once, before it reads stdin or sends anything.
     let mut conversation = config.chat.as_deref().map(chat::Chat::open).transpose()?;
-    let stdin_text = match config.stdin {
-        StdinUse::Prompt => Some(prompt::decode_utf8(
-            read_stdin(config.stdin_hint)?,
-            "stdin",
-        )?),
-        _ => None,
+    let (stdin_text, stdin_bytes) = match config.stdin {
+        StdinUse::Prompt => {
+            let text = prompt::decode_utf8(read_stdin(config.stdin_hint)?, "stdin")?;
+            (Some(text), None)
+        }
+        StdinUse::Attachment => (None, Some(read_stdin(config.stdin_hint)?)),
+        _ => (None, None),
     };
     let base = match (&mut conversation, &config.request) {
         (Some(c), _) => c.take_body(),
@@ -126,14 +127,25 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
         }
         (None, None) => None,
     };
-    let user = prompt::user_text(&config.words, stdin_text.as_deref());
-    let user = match (config.request.is_some(), user) {
-        // `--request` without PROMPT words sends the file as it is.
-        (true, None) => None,
-        (_, user) => Some(serde_json::Value::String(prompt::require_text(user)?)),
+    let attachments = input::attachments(&config.attach, stdin_bytes)?;
+    if config.output.verbose {
+        for line in &attachments.listing {
+            say(&format!("* attach {line}"));
+        }
+    }
+    let prompt = prompt::user_text(&config.words, stdin_text.as_deref());
+    let user = if !config.attach.is_empty() {
+        // With an attachment the prompt may be empty: the files speak.
+        attach::user_content(&attachments.blocks, prompt.as_deref(), attachments.parts)
+    } else {
+        match (config.request.is_some(), prompt) {
+            // `--request` without PROMPT words sends the file as it is.
+            (true, None) => None,
+            (_, text) => Some(serde_json::Value::String(prompt::require_text(text)?)),
+        }
     };
-    let sent = request::build_body(base, user, &config.body);
-    let body = serde_json::to_vec(&sent).context("encoding the request body")?;
+    let sent = serde_json::Value::Object(request::build_body(base, user, &config.body));
+    let body = body::Body::new(&sent, attachments.sources, false)?;
 
     cancel::set_phase(cancel::Phase::Request);
     let mut ui = Ui::new(config.output, started);
@@ -174,14 +186,29 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
     drop(reader);
     finish(config, result, out, ui, &mut session)?;
     if let Some(conversation) = &conversation {
-        let answer = session.answer.text().unwrap_or_default();
-        let saved = serde_json::Value::Object(chat::saved_body(&sent, answer));
-        conversation.save(&mut |w| {
-            let mut text = serde_json::to_vec_pretty(&saved).map_err(io::Error::other)?;
-            text.push(b'\n');
-            w.write_all(&text)
-        })?;
+        save_conversation(conversation, &sent, &body, &session)?;
     }
+    Ok(())
+}
+
+/// Rewrites the conversation file: the body as sent (attachments streamed
+/// into it as they were sent), plus the whole answer (SPEC §10).
+fn save_conversation(
+    conversation: &chat::Chat,
+    sent: &serde_json::Value,
+    body: &body::Body,
+    session: &Session,
+) -> anyhow::Result<()> {
+    let serde_json::Value::Object(sent) = sent else {
+        return Ok(());
+    };
+    let answer = session.answer.text().unwrap_or_default();
+    let saved = serde_json::Value::Object(chat::saved_body(sent, answer));
+    let file = body::Body::new(&saved, body.sources().to_vec(), true)?;
+    conversation.save(&mut |w| {
+        file.write_to(w)?;
+        w.write_all(b"\n")
+    })?;
     Ok(())
 }
 
