@@ -26,6 +26,30 @@
 //!   `| head` case: the bench closes the stdout pipe after the first byte;
 //!   orstream notices on its next write (EPIPE) and should close at once.
 //!
+//! Added for issue 8 (SPEC §2 `SSL_CERT_FILE`, §6 cancellation while
+//! connecting):
+//!
+//! * **TLS short request**: the same 20-chunk answer over HTTPS from a
+//!   loopback rustls server (same process, ring provider) presenting
+//!   `tests/fixtures/server.pem` (SAN `DNS:localhost, IP:127.0.0.1`; the
+//!   clients connect to `https://127.0.0.1:PORT`, so no `localhost` lookup or
+//!   `::1` attempt is timed). orstream gets `SSL_CERT_FILE=tests/fixtures/ca.pem`,
+//!   curl `--cacert tests/fixtures/ca.pem`. Also orstream with a bundle of
+//!   the system's ~140 certificates plus the test CA, which shows what
+//!   parsing a big bundle costs when it *is* read.
+//! * **plain http with `SSL_CERT_FILE`** set to the system bundle: orstream
+//!   must not read it for an `http` URL, so its median should equal the one
+//!   without the variable. All short-request variants (http and https) run
+//!   in one loop, alternating, in a rotating order.
+//! * **signal during a hung TCP connect → exit**: a listener whose accept
+//!   queue is full (`listen(fd, 0)` plus a filler connection, so the kernel
+//!   drops the next SYN; as `HungListener` in `tests/cancel.rs`); the client
+//!   runs with `--connect-timeout 30`; once `/proc/net/tcp` shows a socket in
+//!   SYN_SENT to the listener, the bench sends SIGINT, SIGTERM or SIGHUP and
+//!   times `kill` → child reaped (`wait4` returned). curl is timed the same
+//!   way for reference (it keeps the default dispositions and dies of the
+//!   signal).
+//!
 //! The server is never the bottleneck: bodies are rendered once before timing
 //! and written in 256 KiB writes; each connection has its own thread; the
 //! whole request (headers and `Content-Length` body) is read before the
@@ -49,10 +73,11 @@
 //! `/bulk/N/k32`, `/bulk/N/event` (`/bulk/N/F/ID`: hold the tail until the
 //! bench releases ID), `/drip/N/ID`, `/slow/ID`.
 //!
-//! Linux only (`wait4`, `kill` and the `rusage` layout are declared here, as
-//! the crate has no `libc` dependency).
+//! Linux only (`wait4`, `kill`, `listen` and the `rusage` layout are declared
+//! here; they predate the crate's `libc` dependency). The TLS server uses the
+//! `rustls` dev-dependency.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::ffi::{c_int, c_long};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -87,9 +112,12 @@ struct Rusage {
 extern "C" {
     fn wait4(pid: c_int, status: *mut c_int, options: c_int, rusage: *mut Rusage) -> c_int;
     fn kill(pid: c_int, sig: c_int) -> c_int;
+    fn listen(fd: c_int, backlog: c_int) -> c_int;
 }
 
+const SIGHUP: c_int = 1;
 const SIGINT: c_int = 2;
+const SIGTERM: c_int = 15;
 
 /// How a child ended, and what it cost.
 struct Reaped {
@@ -288,6 +316,10 @@ struct State {
     bodies: Mutex<HashMap<(usize, Framing), Arc<Body>>>,
     conns: Mutex<HashMap<u64, ConnLog>>,
     changed: Condvar,
+    /// What each TLS client negotiated: "user agent: version, suite, group".
+    tls_seen: Mutex<BTreeSet<String>>,
+    /// TLS connections that failed before a request was read.
+    tls_failures: Mutex<Vec<String>>,
 }
 
 impl State {
@@ -362,7 +394,34 @@ impl State {
 
 struct Server {
     port: u16,
+    /// The same scenarios over TLS (only `/bulk` is served there).
+    tls_port: u16,
     state: Arc<State>,
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The loopback server's TLS configuration: the test CA's localhost
+/// certificate (tests/fixtures, as tests/tls.rs), ring, TLS 1.2 and 1.3.
+fn tls_config() -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(fixture("server.pem"))
+        .expect("tests/fixtures/server.pem")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("tests/fixtures/server.pem");
+    let key =
+        PrivateKeyDer::from_pem_file(fixture("server.key")).expect("tests/fixtures/server.key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("rustls protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("rustls server certificate");
+    Arc::new(config)
 }
 
 impl Server {
@@ -379,16 +438,44 @@ impl Server {
                 });
             }
         });
-        Server { port, state }
+        let tls_listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let tls_port = tls_listener.local_addr().unwrap().port();
+        let (st, config) = (state.clone(), tls_config());
+        thread::spawn(move || {
+            for sock in tls_listener.incoming().flatten() {
+                let (st, config) = (st.clone(), config.clone());
+                thread::spawn(move || {
+                    if let Err(e) = handle_tls(sock, config, &st) {
+                        lock(&st.tls_failures).push(e.to_string());
+                    }
+                });
+            }
+        });
+        Server {
+            port,
+            tls_port,
+            state,
+        }
     }
 
     fn url(&self, scenario: &str) -> String {
         format!("http://127.0.0.1:{}/{scenario}", self.port)
     }
+
+    /// 127.0.0.1 is in the certificate's SAN, so no name lookup is involved.
+    fn tls_url(&self, scenario: &str) -> String {
+        format!("https://127.0.0.1:{}/{scenario}", self.tls_port)
+    }
 }
 
-/// Reads the request line, headers and `Content-Length` body; returns the path.
-fn read_request(sock: &mut TcpStream) -> io::Result<String> {
+/// The request line's path and the `User-Agent`.
+struct Request {
+    path: String,
+    agent: String,
+}
+
+/// Reads the request line, headers and `Content-Length` body.
+fn read_request(sock: &mut impl Read) -> io::Result<Request> {
     let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
     let mut buf = Vec::with_capacity(4096);
     let mut tmp = [0u8; 4096];
@@ -409,12 +496,21 @@ fn read_request(sock: &mut TcpStream) -> io::Result<String> {
         .and_then(|l| l.split(' ').nth(1))
         .ok_or_else(|| bad("no request line"))?
         .to_string();
-    let length = lines
+    let headers: Vec<(&str, &str)> = lines
         .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .map(|(_, v)| v.trim().parse::<usize>().map_err(|_| bad("Content-Length")))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    };
+    let length = header("content-length")
+        .map(|v| v.parse::<usize>().map_err(|_| bad("Content-Length")))
         .transpose()?
         .unwrap_or(0);
+    let agent = header("user-agent").unwrap_or("").to_string();
     let mut have = buf.len() - head_end;
     while have < length {
         let n = sock.read(&mut tmp)?;
@@ -423,35 +519,84 @@ fn read_request(sock: &mut TcpStream) -> io::Result<String> {
         }
         have += n;
     }
-    Ok(path)
+    Ok(Request { path, agent })
+}
+
+/// The path's segments before `/chat/completions` (none for any other path).
+fn scenario(path: &str) -> Vec<&str> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    match parts.split_last_chunk::<2>() {
+        Some((s, ["chat", "completions"])) => s.to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+fn num(s: &str) -> Option<u64> {
+    s.parse().ok()
+}
+
+/// `/bulk/N/F[/ID]`: the whole pre-rendered body; false for another path.
+fn serve_bulk(sock: &mut impl Write, state: &State, scenario: &[&str]) -> io::Result<bool> {
+    let ["bulk", n, f, hold @ ..] = scenario else {
+        return Ok(false);
+    };
+    let (Some(n), Some(f)) = (num(n), Framing::parse(f)) else {
+        return Ok(false);
+    };
+    if hold.len() > 1 {
+        return Ok(false);
+    }
+    let body = state.body(n as usize, f);
+    sock.write_all(RESPONSE_HEAD)?;
+    let (main, tail) = body.wire.split_at(body.tail_at);
+    for piece in main.chunks(WRITE_SIZE) {
+        sock.write_all(piece)?;
+    }
+    // `/bulk/N/F/ID`: hold the tail back until the bench has read the
+    // child's peak RSS while it is still alive.
+    if let Some(id) = hold.first().and_then(|id| num(id)) {
+        state.wait_released(id, Duration::from_secs(20));
+    }
+    sock.write_all(tail)?;
+    Ok(true)
+}
+
+const NOT_FOUND: &[u8] =
+    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// One TLS connection: handshake, one request (only `/bulk`), close_notify.
+fn handle_tls(tcp: TcpStream, config: Arc<rustls::ServerConfig>, state: &State) -> io::Result<()> {
+    tcp.set_nodelay(true)?;
+    let conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let req = read_request(&mut tls)?;
+    let agent = req.agent.split('/').next().unwrap_or("").to_string();
+    lock(&state.tls_seen).insert(format!(
+        "{agent}: {:?}, {:?}, {:?}",
+        tls.conn
+            .protocol_version()
+            .unwrap_or(rustls::ProtocolVersion::Unknown(0)),
+        tls.conn.negotiated_cipher_suite().map(|s| s.suite()),
+        tls.conn.negotiated_key_exchange_group().map(|g| g.name()),
+    ));
+    if !serve_bulk(&mut tls, state, &scenario(&req.path))? {
+        tls.write_all(NOT_FOUND)?;
+    }
+    tls.conn.send_close_notify();
+    tls.flush()?;
+    let _ = tls.sock.shutdown(Shutdown::Write);
+    Ok(())
 }
 
 fn handle(mut sock: TcpStream, state: &Arc<State>) -> io::Result<()> {
     sock.set_nodelay(true)?;
-    let path = read_request(&mut sock)?;
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    let scenario = match parts.split_last_chunk::<2>() {
-        Some((s, ["chat", "completions"])) => s,
-        _ => &[][..],
-    };
-    let num = |s: &str| s.parse::<u64>().ok();
-    match scenario {
-        ["bulk", n, f, hold @ ..]
-            if num(n).is_some() && Framing::parse(f).is_some() && hold.len() <= 1 =>
-        {
-            let body = state.body(num(n).unwrap() as usize, Framing::parse(f).unwrap());
-            sock.write_all(RESPONSE_HEAD)?;
-            let (main, tail) = body.wire.split_at(body.tail_at);
-            for piece in main.chunks(WRITE_SIZE) {
-                sock.write_all(piece)?;
-            }
-            // `/bulk/N/F/ID`: hold the tail back until the bench has read the
-            // child's peak RSS while it is still alive.
-            if let Some(id) = hold.first().and_then(|id| num(id)) {
-                state.wait_released(id, Duration::from_secs(20));
-            }
-            sock.write_all(tail)?;
-        }
+    let req = read_request(&mut sock)?;
+    let scenario = scenario(&req.path);
+    if serve_bulk(&mut sock, state, &scenario)? {
+        let _ = sock.shutdown(Shutdown::Write);
+        return Ok(());
+    }
+    match scenario.as_slice() {
         ["drip", n, id] if num(n).is_some() && num(id).is_some() => {
             let (n, id) = (num(n).unwrap(), num(id).unwrap());
             sock.write_all(RESPONSE_HEAD)?;
@@ -496,11 +641,7 @@ fn handle(mut sock: TcpStream, state: &Arc<State>) -> io::Result<()> {
             }
             return Ok(());
         }
-        _ => {
-            sock.write_all(
-                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            )?;
-        }
+        _ => sock.write_all(NOT_FOUND)?,
     }
     let _ = sock.shutdown(Shutdown::Write);
     Ok(())
@@ -517,6 +658,41 @@ enum Tool {
     Curl,
     /// `true`: the cost of spawning and reaping a process at all.
     Floor,
+    /// orstream over plain http with `SSL_CERT_FILE` = the system bundle.
+    OrstreamCertEnv,
+    /// orstream over https, `SSL_CERT_FILE` = the test CA.
+    OrstreamTls,
+    /// orstream over https, `SSL_CERT_FILE` = system bundle + test CA.
+    OrstreamTlsBundle,
+    /// curl over https, `--cacert` the test CA.
+    CurlTls,
+}
+
+/// The system CA bundle many systems point `SSL_CERT_FILE` at.
+const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// [`SYSTEM_BUNDLE`] followed by the test CA, written once to the target dir.
+fn big_bundle() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let mut pem = std::fs::read(SYSTEM_BUNDLE)
+            .unwrap_or_else(|e| panic!("{SYSTEM_BUNDLE}: {e} (the SSL_CERT_FILE rows need it)"));
+        pem.extend_from_slice(&std::fs::read(fixture("ca.pem")).expect("tests/fixtures/ca.pem"));
+        let path = format!(
+            "{}/bench-bundle-{}.pem",
+            env!("CARGO_TARGET_TMPDIR"),
+            std::process::id()
+        );
+        std::fs::write(&path, pem).unwrap_or_else(|e| panic!("{path}: {e}"));
+        path
+    })
+}
+
+/// `BEGIN CERTIFICATE` lines in a PEM file.
+fn cert_count(path: &str) -> usize {
+    std::fs::read_to_string(path)
+        .map(|s| s.matches("-----BEGIN CERTIFICATE-----").count())
+        .unwrap_or(0)
 }
 
 impl Tool {
@@ -526,24 +702,57 @@ impl Tool {
             Tool::OrstreamJson => "orstream --json",
             Tool::Curl => "curl -sN",
             Tool::Floor => "`true` (spawn floor)",
+            Tool::OrstreamCertEnv => "orstream, SSL_CERT_FILE=system bundle (http)",
+            Tool::OrstreamTls => "orstream https, SSL_CERT_FILE=ca.pem",
+            Tool::OrstreamTlsBundle => "orstream https, SSL_CERT_FILE=system bundle + ca.pem",
+            Tool::CurlTls => "curl -sN https --cacert ca.pem",
+        }
+    }
+
+    fn is_tls(self) -> bool {
+        matches!(
+            self,
+            Tool::OrstreamTls | Tool::OrstreamTlsBundle | Tool::CurlTls
+        )
+    }
+
+    /// The base URL of `scenario` on `server` for this client.
+    fn url(self, server: &Server, scenario: &str) -> String {
+        if self.is_tls() {
+            server.tls_url(scenario)
+        } else {
+            server.url(scenario)
         }
     }
 
     fn command(self, base: &str) -> Command {
+        self.command_with(base, &[])
+    }
+
+    /// The client's command for `base`, with `extra` options before the
+    /// prompt (orstream) or the URL (curl).
+    fn command_with(self, base: &str, extra: &[&str]) -> Command {
         let mut c = match self {
-            Tool::Orstream | Tool::OrstreamJson => {
+            Tool::Orstream
+            | Tool::OrstreamJson
+            | Tool::OrstreamCertEnv
+            | Tool::OrstreamTls
+            | Tool::OrstreamTlsBundle => {
                 let mut c = Command::new(env!("CARGO_BIN_EXE_orstream"));
-                c.args(["--base-url", base, "--retries", "0"]);
+                c.args(["--base-url", base, "--retries", "0"]).args(extra);
                 if self == Tool::OrstreamJson {
                     c.arg("--json");
                 }
                 c.arg("hi");
                 c
             }
-            Tool::Curl => {
+            Tool::Curl | Tool::CurlTls => {
                 let mut c = Command::new(which("curl"));
-                c.args(["-sN", "-X", "POST", "-d", "{}"])
-                    .arg(format!("{base}/chat/completions"));
+                c.args(["-sN", "-X", "POST", "-d", "{}"]).args(extra);
+                if self == Tool::CurlTls {
+                    c.arg("--cacert").arg(fixture("ca.pem"));
+                }
+                c.arg(format!("{base}/chat/completions"));
                 c
             }
             Tool::Floor => Command::new(which("true")),
@@ -553,25 +762,31 @@ impl Tool {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        match self {
+            Tool::OrstreamCertEnv => c.env("SSL_CERT_FILE", SYSTEM_BUNDLE),
+            Tool::OrstreamTls => c.env("SSL_CERT_FILE", fixture("ca.pem")),
+            Tool::OrstreamTlsBundle => c.env("SSL_CERT_FILE", big_bundle()),
+            _ => &mut c,
+        };
         c
     }
 
     /// Stdout bytes before the tail of the body.
     fn held_len(self, b: &Body) -> usize {
         let (all, tail) = match self {
-            Tool::Orstream => b.text_len,
             Tool::OrstreamJson => b.json_len,
-            Tool::Curl | Tool::Floor => b.sse_len,
+            Tool::Curl | Tool::CurlTls | Tool::Floor => b.sse_len,
+            _ => b.text_len,
         };
         all - tail
     }
 
     fn expected_len(self, b: &Body) -> usize {
         match self {
-            Tool::Orstream => b.text_len.0,
             Tool::OrstreamJson => b.json_len.0,
-            Tool::Curl => b.sse_len.0,
+            Tool::Curl | Tool::CurlTls => b.sse_len.0,
             Tool::Floor => 0,
+            _ => b.text_len.0,
         }
     }
 }
@@ -605,7 +820,10 @@ struct Running {
 }
 
 fn spawn(tool: Tool, base: &str) -> Running {
-    let mut cmd = tool.command(base);
+    spawn_command(tool, tool.command(base))
+}
+
+fn spawn_command(tool: Tool, mut cmd: Command) -> Running {
     let started = Instant::now();
     let mut child = cmd
         .spawn()
@@ -826,6 +1044,140 @@ fn run_stop(
     ))
 }
 
+/// Whether some socket is in SYN_SENT towards 127.0.0.1:`port`
+/// (/proc/net/tcp: remote address `0100007F:PPPP`, state `02`).
+fn syn_sent_to(port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let want = format!("0100007F:{port:04X}");
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 3 && f[2] == want && f[3] == "02"
+    })
+}
+
+/// Whether `pid` has a handler installed for `sig` (`SigCgt` in
+/// /proc/PID/status).
+fn catches(pid: u32, sig: c_int) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1u64 << (sig - 1)) != 0)
+}
+
+/// Polls `cond` every millisecond (kernel state seen through /proc, which
+/// no channel reports); false after `timeout`.
+fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A loopback listener whose accept queue is full and never drained, so a
+/// new TCP connect to it hangs in SYN_SENT (Linux drops a SYN while the
+/// accept queue is full). `listen(fd, 0)` shrinks std's backlog so that one
+/// queued connection fills it. As `HungListener` in tests/cancel.rs.
+struct HungListener {
+    port: u16,
+    _listener: TcpListener,
+    _fillers: Vec<TcpStream>,
+}
+
+impl HungListener {
+    fn new() -> HungListener {
+        use std::os::fd::AsRawFd;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = listener.local_addr().unwrap();
+        // SAFETY: listen(2) on a socket we own; no memory involved.
+        let r = unsafe { listen(listener.as_raw_fd(), 0) };
+        assert_eq!(r, 0, "listen(fd, 0): {}", io::Error::last_os_error());
+        let mut fillers = Vec::new();
+        for _ in 0..300 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(s) => fillers.push(s),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    return HungListener {
+                        port: addr.port(),
+                        _listener: listener,
+                        _fillers: fillers,
+                    };
+                }
+                Err(e) => panic!("cannot make a loopback connect hang: {e}"),
+            }
+        }
+        panic!("cannot make a loopback connect hang: 300 connects all succeeded");
+    }
+}
+
+/// One run against the hung listener: once the client is in SYN_SENT, send
+/// `sig`; returns `kill` → child reaped, or None (listed as an anomaly) if
+/// the client never got that far.
+fn run_connect_signal(
+    tool: Tool,
+    hung: &HungListener,
+    sig: c_int,
+    anomalies: &mut Vec<String>,
+) -> Option<Duration> {
+    let what = format!("{} connect, {}", tool.name(), signal_name(sig));
+    // The previous run's socket is gone with its process; make sure, so the
+    // SYN_SENT seen below is this child's.
+    if !wait_until(Duration::from_secs(5), || !syn_sent_to(hung.port)) {
+        anomalies.push(format!("{what}: a stale SYN_SENT socket stayed for 5 s"));
+        return None;
+    }
+    let base = format!("http://127.0.0.1:{}", hung.port);
+    let mut run = spawn_command(tool, tool.command_with(&base, &["--connect-timeout", "30"]));
+    let pid = run.child.id();
+    let mut out = run.stdout.take().unwrap();
+    let ready = wait_until(Duration::from_secs(5), || syn_sent_to(hung.port))
+        && (tool == Tool::Curl || wait_until(Duration::from_secs(5), || catches(pid, sig)));
+    if !ready {
+        anomalies.push(format!(
+            "{what}: never in SYN_SENT with the handler installed"
+        ));
+    }
+    let sent = Instant::now();
+    // SAFETY: plain syscall on our own live (unreaped) child.
+    unsafe { kill(pid as c_int, if ready { sig } else { 9 }) };
+    let r = reap(&run.child, sent);
+    let stderr = run.stderr.join().unwrap_or_default();
+    let mut stdout = Vec::new();
+    let _ = out.read_to_end(&mut stdout);
+    if !ready {
+        return None;
+    }
+    let want = if tool == Tool::Curl {
+        Status::Signal(sig)
+    } else {
+        Status::Code(130)
+    };
+    check(anomalies, tool, &what, &r, want, &stderr);
+    if !stdout.is_empty() || (tool != Tool::Curl && !stderr.is_empty()) {
+        anomalies.push(format!(
+            "{what}: {} bytes on stdout, stderr {stderr:?}",
+            stdout.len()
+        ));
+    }
+    Some(r.wall)
+}
+
 fn check(anomalies: &mut Vec<String>, tool: Tool, what: &str, r: &Reaped, want: Status, err: &str) {
     if r.status != want {
         anomalies.push(format!(
@@ -874,6 +1226,29 @@ fn verdict(ok: bool) -> &'static str {
 
 fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64()
+}
+
+/// Every short-request client, run in one rotating loop.
+const SHORT_TOOLS: [Tool; 8] = [
+    Tool::Orstream,
+    Tool::OrstreamJson,
+    Tool::Curl,
+    Tool::Floor,
+    Tool::OrstreamCertEnv,
+    Tool::OrstreamTls,
+    Tool::OrstreamTlsBundle,
+    Tool::CurlTls,
+];
+
+const SIGNALS: [c_int; 3] = [SIGINT, SIGTERM, SIGHUP];
+
+fn signal_name(sig: c_int) -> &'static str {
+    match sig {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        _ => "signal",
+    }
 }
 
 struct Plan {
@@ -926,7 +1301,12 @@ struct Bulk {
 fn main() {
     if let Ok(port) = std::env::var("ORSTREAM_BENCH_SERVE") {
         let server = Server::start(port.parse().expect("ORSTREAM_BENCH_SERVE=PORT"));
-        println!("serving on {}", server.url("bulk/20000/k32"));
+        println!(
+            "serving on {} and {} (SSL_CERT_FILE={})",
+            server.url("bulk/20000/k32"),
+            server.tls_url("bulk/20000/k32"),
+            fixture("ca.pem")
+        );
         loop {
             thread::park();
         }
@@ -962,18 +1342,18 @@ fn main() {
 
     // --- short requests -------------------------------------------------
     say(format!(
-        "short: {} runs per tool, alternating",
+        "short: {} runs per tool, alternating (http and https)",
         plan.short_runs
     ));
+    big_bundle();
     let mut short: HashMap<Tool, Vec<Duration>> = HashMap::new();
     let body = server.state.body(20, Framing::K32);
-    let url = server.url("bulk/20/k32");
     for round in 0..=plan.short_runs {
         // Rotate the order each round so no client always follows the same one.
-        let mut order = [Tool::Orstream, Tool::OrstreamJson, Tool::Curl, Tool::Floor];
-        order.rotate_left(round % 4);
+        let mut order = SHORT_TOOLS;
+        order.rotate_left(round % SHORT_TOOLS.len());
         for tool in order {
-            let (r, len, err) = run_drained(tool, &url);
+            let (r, len, err) = run_drained(tool, &tool.url(&server, "bulk/20/k32"));
             check(&mut anomalies, tool, "short", &r, Status::Code(0), &err);
             if len != tool.expected_len(&body) {
                 anomalies.push(format!("{} short: {len} bytes on stdout", tool.name()));
@@ -1036,6 +1416,24 @@ fn main() {
             }
         }
     }
+
+    // --- a signal while the TCP connect hangs ----------------------------
+    say(format!(
+        "connect: {} runs per signal and client",
+        plan.stop_runs
+    ));
+    let hung = HungListener::new();
+    let mut connect: HashMap<(Tool, c_int), Vec<Duration>> = HashMap::new();
+    for _ in 0..plan.stop_runs {
+        for sig in SIGNALS {
+            for tool in [Tool::Orstream, Tool::Curl] {
+                if let Some(d) = run_connect_signal(tool, &hung, sig, &mut anomalies) {
+                    connect.entry((tool, sig)).or_default().push(d);
+                }
+            }
+        }
+    }
+    drop(hung);
     say("done".to_string());
 
     // --- report ---------------------------------------------------------
@@ -1191,6 +1589,56 @@ fn main() {
         }
     }
 
+    {
+        let med = |tool| pct(&short[&tool], 0.5);
+        let (ot, ob, ct) = (
+            med(Tool::OrstreamTls),
+            med(Tool::OrstreamTlsBundle),
+            med(Tool::CurlTls),
+        );
+        writeln!(
+            w,
+            "| TLS short request (20 chunks, https to the loopback rustls server), spawn → exit, median of {} | {} (+{} over http) | {} (+{} over http) | {:.3}× | — | — |",
+            plan.short_runs, ms(ot), ms(ot.saturating_sub(so)), ms(ct), ms(ct.saturating_sub(sc)), ratio(ot, ct)
+        ).unwrap();
+        writeln!(
+            w,
+            "| TLS short request, SSL_CERT_FILE = system bundle + ca.pem ({} certificates), median | {} ({:+.2} ms vs ca.pem alone: the cost of reading a big bundle) | {} | {:.3}× | — | — |",
+            cert_count(big_bundle()), ms(ob), (ob.as_secs_f64() - ot.as_secs_f64()) * 1e3, ms(ct), ratio(ob, ct)
+        ).unwrap();
+        // "Within noise": the medians of the two http variants differ by less
+        // than 5 % or by less than a third of the interquartile range.
+        let (plain, with) = (&short[&Tool::Orstream], &short[&Tool::OrstreamCertEnv]);
+        let oc = pct(with, 0.5);
+        let diff = oc.as_secs_f64() - so.as_secs_f64();
+        let iqr = pct(plain, 0.75)
+            .saturating_sub(pct(plain, 0.25))
+            .as_secs_f64();
+        let same = diff.abs() <= 0.05 * so.as_secs_f64() || diff.abs() <= iqr / 3.0;
+        writeln!(
+            w,
+            "| plain-http short request with SSL_CERT_FILE = {SYSTEM_BUNDLE} ({} certificates), median | {} ({:+.2} ms vs {} without; IQR without {:.2} ms) | {} | {:.3}× | equal to without, within noise | {} |",
+            cert_count(SYSTEM_BUNDLE), ms(oc), diff * 1e3, ms(so), iqr * 1e3, ms(sc), ratio(oc, sc), verdict(same)
+        ).unwrap();
+    }
+    for sig in SIGNALS {
+        let get = |tool| connect.get(&(tool, sig)).filter(|v| !v.is_empty());
+        let fmt = |v: Option<&Vec<Duration>>| match v {
+            Some(v) => format!("{} / {}", ms(pct(v, 0.5)), ms(max(v))),
+            None => "no data".to_string(),
+        };
+        let (o, c) = (get(Tool::Orstream), get(Tool::Curl));
+        let res = match o {
+            Some(v) => verdict(max(v) <= Duration::from_millis(100)),
+            None => "**NOT met** (no data)",
+        };
+        writeln!(
+            w,
+            "| {} during a hung TCP connect (`--connect-timeout 30`, SYN_SENT): signal → child reaped, p50 / max of {} | {} | {} | — | ≤ 100 ms (SPEC §6), max | {res} |",
+            signal_name(sig), o.map_or(0, Vec::len), fmt(o), fmt(c)
+        ).unwrap();
+    }
+
     writeln!(w, "\n### Bulk detail (medians; RSS = max of runs)\n\n`ru_maxrss` from `wait4` is not the child's own peak: Linux carries the\nspawning process's peak RSS over `exec` (`setmax_mm_hiwater_rss`), so it\nshows this bench's RSS (pre-rendered bodies). The peak RSS figures above are\nthe child's `VmHWM`, read from `/proc/PID/status` while the child waits for\nthe last three events (the server holds them back until all content has\nreached the child's stdout).\n").unwrap();
     writeln!(
         w,
@@ -1227,7 +1675,7 @@ fn main() {
     .unwrap();
     writeln!(w, "| client | min | p50 | p90 | max |").unwrap();
     writeln!(w, "|---|---|---|---|---|").unwrap();
-    for tool in [Tool::Orstream, Tool::OrstreamJson, Tool::Curl, Tool::Floor] {
+    for tool in SHORT_TOOLS {
         let v = &short[&tool];
         writeln!(
             w,
@@ -1239,6 +1687,38 @@ fn main() {
             ms(max(v))
         )
         .unwrap();
+    }
+    writeln!(
+        w,
+        "\n### Signal during a hung TCP connect (signal → child reaped)\n"
+    )
+    .unwrap();
+    writeln!(w, "| signal | client | runs | min | p50 | p90 | max |").unwrap();
+    writeln!(w, "|---|---|---|---|---|---|---|").unwrap();
+    for sig in SIGNALS {
+        for tool in [Tool::Orstream, Tool::Curl] {
+            if let Some(v) = connect.get(&(tool, sig)).filter(|v| !v.is_empty()) {
+                writeln!(
+                    w,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    signal_name(sig),
+                    tool.name(),
+                    v.len(),
+                    ms(pct(v, 0.0)),
+                    ms(pct(v, 0.5)),
+                    ms(pct(v, 0.9)),
+                    ms(max(v))
+                )
+                .unwrap();
+            }
+        }
+    }
+    writeln!(w, "\nTLS sessions (as the server saw them):").unwrap();
+    for seen in lock(&server.state.tls_seen).iter() {
+        writeln!(w, "- {seen}").unwrap();
+    }
+    for e in lock(&server.state.tls_failures).iter() {
+        anomalies.push(format!("TLS server: {e}"));
     }
     writeln!(w, "\n### Anomalies\n").unwrap();
     if anomalies.is_empty() {
