@@ -825,6 +825,59 @@ mod tests {
     }
 
     #[test]
+    fn attachments_and_stdin() {
+        let c = Config::from_args(args(&["-a", "x.png"]), &key_env(), tty()).unwrap();
+        assert_eq!(c.stdin, StdinUse::Ignore, "a terminal is not read");
+        assert_eq!(c.attach, ["x.png"]);
+        let c = Config::from_args(args(&["-a", "-", "q"]), &key_env(), pipes()).unwrap();
+        assert_eq!(c.stdin, StdinUse::Attachment);
+        for bad in [
+            &["-a", "-", "-a", "-"][..],
+            &["-a", "-", "--request", "-"],
+            &["-a", "-", "--no-stdin", "q"],
+            &["--from-sse", "f", "-a", "x.png"],
+            &["--list-models", "-a", "x.png"],
+        ] {
+            let e = Config::from_args(args(bad), &key_env(), pipes()).unwrap_err();
+            assert_eq!(e.kind.code(), 2, "{bad:?}");
+        }
+        let e = Config::from_args(args(&["-a", "-"]), &key_env(), tty()).unwrap_err();
+        assert!(e.message.contains("terminal"), "{}", e.message);
+    }
+
+    #[test]
+    fn shapes_and_the_provider_merge() {
+        let c = Config::from_args(args(&["-x", "q"]), &key_env(), tty()).unwrap();
+        assert_eq!(c.shape, Shape::Extract);
+        let c = Config::from_args(args(&["--schema", "a int", "q"]), &key_env(), tty()).unwrap();
+        assert!(matches!(c.shape, Shape::Schema(_)));
+        assert!(
+            c.body.require_parameters,
+            "openrouter.ai routes by parameters"
+        );
+        assert!(c.body.response_format.is_some());
+        let c = Config::from_args(
+            args(&["--base-url", "http://h", "--schema-multi", "a", "q"]),
+            &key_env(),
+            tty(),
+        )
+        .unwrap();
+        assert!(!c.body.require_parameters, "only for openrouter.ai");
+        let Shape::Schema(s) = &c.shape else {
+            panic!("no schema")
+        };
+        assert_eq!(s["required"], serde_json::json!(["items"]));
+    }
+
+    #[test]
+    fn chat_file_rules() {
+        let e = Config::from_args(args(&["-c", "-", "q"]), &key_env(), tty()).unwrap_err();
+        assert_eq!(e.kind.code(), 2);
+        let e = Config::from_args(args(&["-c", "f.json"]), &key_env(), tty()).unwrap_err();
+        assert_eq!(e.message, "no prompt given", "-c needs a prompt");
+    }
+
+    #[test]
     fn odd_combinations_are_usage_errors() {
         for bad in [
             &["--no-stdin", "--request", "-"][..],

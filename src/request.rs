@@ -350,4 +350,57 @@ mod tests {
         assert_eq!(body["temperature"], 1.0);
         assert_eq!(body["stream"], true);
     }
+    #[test]
+    fn schema_shortcut_and_provider_merge() {
+        let format = json!({"type": "json_schema"});
+        let opts = BodyOptions {
+            response_format: Some(format.clone()),
+            require_parameters: true,
+            ..Default::default()
+        };
+        let body = build_body(None, Some("q".into()), &opts);
+        assert_eq!(body["response_format"], format);
+        assert_eq!(body["provider"], json!({"require_parameters": true}));
+
+        let opts = BodyOptions {
+            fields: vec![
+                ("response_format".into(), json!({"type": "json_object"})),
+                ("provider".into(), json!({"order": ["a"]})),
+            ],
+            ..opts
+        };
+        let body = build_body(None, Some("q".into()), &opts);
+        assert_eq!(
+            body["response_format"],
+            json!({"type": "json_object"}),
+            "-o wins over --schema"
+        );
+        assert_eq!(
+            serde_json::to_string(&body["provider"]).unwrap(),
+            r#"{"order":["a"],"require_parameters":true}"#,
+            "merged into the user's provider object, after its keys"
+        );
+
+        let file = obj(json!({"messages": [], "provider": {"require_parameters": false}}));
+        let opts = BodyOptions {
+            require_parameters: true,
+            ..Default::default()
+        };
+        let body = build_body(Some(file), None, &opts);
+        assert_eq!(
+            body["provider"],
+            json!({"require_parameters": false}),
+            "an explicit setting wins"
+        );
+    }
+
+    #[test]
+    fn user_content_may_be_an_array_of_parts() {
+        let parts = json!([{"type": "text", "text": "q"}]);
+        let body = build_body(None, Some(parts.clone()), &BodyOptions::default());
+        assert_eq!(
+            body["messages"],
+            json!([{"role": "user", "content": parts}])
+        );
+    }
 }
