@@ -1,0 +1,1133 @@
+//! Black-box tests of SPEC §9 (answers shaped for scripts): `--schema` and
+//! `--schema-multi` on the wire (raw body bytes, key order), their usage
+//! errors, the exit-8 answer check, and `-x` cutting the first fenced code
+//! block out of a stream — byte for byte, however the answer is split into
+//! deltas, and streamed as it arrives.
+
+mod support;
+use support::*;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(10);
+
+const SCHEMA_ERR: &str = "orstream: error: the answer is not valid JSON for --schema: ";
+const NO_BLOCK_ERR: &str = "orstream: error: the answer has no fenced code block (-x)";
+
+// ---------------------------------------------------------------------------
+// Local helpers
+// ---------------------------------------------------------------------------
+
+/// One SSE event with the given data payload.
+fn ev(payload: &str) -> String {
+    format!("data: {payload}\n\n")
+}
+
+/// A compact content chunk payload (no `data:` prefix).
+fn cp(text: &str) -> String {
+    format!(
+        "{{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{}}},\"finish_reason\":null}}]}}",
+        json_string(text)
+    )
+}
+
+/// A compact content chunk event.
+fn c(text: &str) -> String {
+    ev(&cp(text))
+}
+
+/// The compact chunk payload that ends the answer.
+const STOP: &str = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+
+/// A mid-stream error chunk.
+const ERR_CHUNK: &str = r#"{"id":"gen-1","provider":"OpenAI","error":{"code":502,"message":"Upstream went away"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}"#;
+const ERR_LINE: &str = "orstream: error: OpenAI: Upstream went away";
+
+/// The events of a completed answer delivered as `deltas`.
+fn answer_events(deltas: &[String]) -> Vec<String> {
+    let mut events: Vec<String> = deltas.iter().map(|d| c(d)).collect();
+    events.push(ev(STOP));
+    events.push(DONE.to_string());
+    events
+}
+
+fn refs(events: &[String]) -> Vec<&str> {
+    events.iter().map(String::as_str).collect()
+}
+
+/// Serves `events` once and runs `orstream ARGS hi` against it.
+fn run_events(events: &[String], args: &[&str]) -> (Server, Output) {
+    let server = Server::start(vec![Reply::sse(&refs(events))]);
+    let out = orstream_at(&server).args(args).arg("hi").run();
+    (server, out)
+}
+
+/// A completed answer in one delta.
+fn run_answer(answer: &str, args: &[&str]) -> Output {
+    run_events(&answer_events(&[answer.to_string()]), args).1
+}
+
+/// Runs a hi answer and returns the raw body the server received.
+fn sent_body(args: &[&str]) -> String {
+    let (server, out) = run_events(&answer_events(&["{\"a\":1}".to_string()]), args);
+    assert!(
+        out.status == Some(0) || out.status == Some(8),
+        "unexpected exit\n{}",
+        out.report()
+    );
+    let got = server.received();
+    assert_eq!(got.len(), 1, "expected one request\n{}", out.report());
+    got[0].body_str()
+}
+
+/// The raw JSON text with whitespace outside strings removed: key order and
+/// every byte inside strings stay exactly as sent, so a substring check on it
+/// checks order without caring how the body is spaced.
+fn minify(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let (mut in_str, mut esc) = (false, false);
+    for ch in raw.chars() {
+        if in_str {
+            out.push(ch);
+            if esc {
+                esc = false;
+            } else if ch == '\\' {
+                esc = true;
+            } else if ch == '"' {
+                in_str = false;
+            }
+        } else if ch == '"' {
+            in_str = true;
+            out.push(ch);
+        } else if !ch.is_whitespace() {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+fn count(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+/// Asserts the minified body holds `want` (compact JSON) exactly once.
+fn assert_body_has(body: &str, want: &str) {
+    let min = minify(body);
+    assert_eq!(
+        count(&min, want),
+        1,
+        "expected exactly once in the body:\n  {want}\nbody:\n  {body}"
+    );
+}
+
+/// `"response_format"` for S (compact).
+fn response_format(s: &str) -> String {
+    format!(
+        r#""response_format":{{"type":"json_schema","json_schema":{{"name":"answer","strict":true,"schema":{s}}}}}"#
+    )
+}
+
+fn assert_stdout(out: &Output, expected: &[u8]) {
+    assert!(
+        out.stdout == expected,
+        "stdout mismatch\nexpected: {:?}\n     got: {:?}\n{}",
+        String::from_utf8_lossy(expected),
+        out.stdout_str(),
+        out.report()
+    );
+}
+
+fn assert_stderr_empty(out: &Output) {
+    assert!(
+        out.stderr.is_empty(),
+        "expected empty stderr\n{}",
+        out.report()
+    );
+}
+
+/// Every error is exactly one `orstream: error:` line, optionally followed by
+/// one `orstream: hint:` line, and nothing else on stderr. Returns both.
+fn error_lines(out: &Output) -> (String, Option<String>) {
+    let text = out.stderr_str();
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let ok_end = text.ends_with('\n');
+    match lines.as_slice() {
+        [e] if ok_end && e.starts_with("orstream: error: ") => (e.clone(), None),
+        [e, h]
+            if ok_end
+                && e.starts_with("orstream: error: ")
+                && h.starts_with("orstream: hint: ") =>
+        {
+            (e.clone(), Some(h.clone()))
+        }
+        _ => panic!(
+            "expected one `orstream: error:` line (+ optional hint)\n{}",
+            out.report()
+        ),
+    }
+}
+
+/// stderr is exactly one line, `line` + `\n`, nothing else.
+fn assert_stderr_exactly_line(out: &Output, line: &str) {
+    assert_eq!(
+        out.stderr_str(),
+        format!("{line}\n"),
+        "stderr mismatch\n{}",
+        out.report()
+    );
+}
+
+/// The exit-8 `--schema` message: exactly one line, the SPEC's prefix and a
+/// non-empty why. Returns the why.
+fn schema_why(out: &Output) -> String {
+    out.assert_code(8);
+    let text = out.stderr_str();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        text.ends_with('\n') && lines.len() == 1 && lines[0].starts_with(SCHEMA_ERR),
+        "expected exactly one line `{SCHEMA_ERR}<why>`\n{}",
+        out.report()
+    );
+    let why = lines[0][SCHEMA_ERR.len()..].to_string();
+    assert!(!why.trim().is_empty(), "empty why\n{}", out.report());
+    why
+}
+
+/// Proves `server` was never contacted: a probe request of our own is
+/// accepted in FIFO order after anything the (already exited) client queued,
+/// so once it is recorded the counts are final.
+fn assert_no_connections(server: &Server) {
+    let mut s = TcpStream::connect(server.addr()).expect("probe connect");
+    s.write_all(b"GET /probe HTTP/1.1\r\nHost: probe\r\nContent-Length: 0\r\n\r\n")
+        .expect("probe write");
+    let got = server.wait_request(T).expect("probe request recorded");
+    assert_eq!(
+        got.path, "/probe",
+        "the server saw a request before the probe: {got:?}"
+    );
+    assert_eq!(
+        server.connections(),
+        1,
+        "orstream connected to the server: {:?}",
+        server.received()
+    );
+    drop(s);
+}
+
+/// Runs `orstream ARGS hi` against a server that must not be contacted;
+/// expects exit 2, empty stdout, one error line (+ optional hint), and returns
+/// the error line.
+fn usage_error(args: &[&str]) -> String {
+    let server = Server::start(vec![Reply::sse(&[&c("x"), &ev(STOP), DONE])]);
+    let out = orstream_at(&server).args(args).arg("hi").run();
+    out.assert_code(2);
+    assert_stdout(&out, b"");
+    let (line, _) = error_lines(&out);
+    assert_no_connections(&server);
+    line
+}
+
+fn assert_has(out_line: &str, needle: &str) {
+    assert!(
+        out_line.contains(needle),
+        "expected {needle:?} in {out_line:?}"
+    );
+}
+
+/// A file under the temp dir, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(tag: &str, contents: impl AsRef<[u8]>) -> TempFile {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "orstream-scripts-{}-{}-{tag}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::write(&path, contents).expect("write temp file");
+        TempFile(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn name(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A minimal forward proxy for one connection: it reports the request line it
+/// got, answers `CONNECT` with 200 and tunnels to `origin`; an absolute-form
+/// request is forwarded as is.
+fn start_proxy(origin: SocketAddr) -> (String, Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let Ok((mut client, _)) = listener.accept() else {
+            return;
+        };
+        let _ = client.set_read_timeout(Some(HARD_TIMEOUT));
+        // Byte by byte, so nothing after the head is swallowed.
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match client.read(&mut b) {
+                Ok(1) => head.push(b[0]),
+                _ => return,
+            }
+        }
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let line = text.lines().next().unwrap_or("").to_string();
+        let _ = tx.send(line.clone());
+        let Ok(mut upstream) = TcpStream::connect(origin) else {
+            return;
+        };
+        if line.starts_with("CONNECT ") {
+            if client
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .is_err()
+            {
+                return;
+            }
+        } else if upstream.write_all(&head).is_err() {
+            return;
+        }
+        let (mut c2, mut u2) = match (client.try_clone(), upstream.try_clone()) {
+            (Ok(c), Ok(u)) => (c, u),
+            _ => return,
+        };
+        thread::spawn(move || {
+            let _ = std::io::copy(&mut c2, &mut u2);
+            let _ = u2.shutdown(Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut upstream, &mut client);
+        let _ = client.shutdown(Shutdown::Write);
+    });
+    (url, rx)
+}
+
+/// Runs against `http://openrouter.ai/api/v1` through a loopback proxy that
+/// tunnels to a loopback origin (no traffic leaves the machine) and returns
+/// the raw body the origin received.
+fn body_via_openrouter_host(args: &[&str]) -> String {
+    let origin = Server::start(vec![Reply::sse(&[&c("{\"a\":1}"), &ev(STOP), DONE])]);
+    let (proxy, rx) = start_proxy(origin.addr());
+    let out = orstream()
+        .args([
+            "--base-url",
+            "http://openrouter.ai/api/v1",
+            "--retries",
+            "0",
+        ])
+        .args(args)
+        .arg("hi")
+        .env("HTTP_PROXY", &proxy)
+        .run();
+    let line = rx
+        .recv_timeout(T)
+        .unwrap_or_else(|_| panic!("the proxy saw no request\n{}", out.report()));
+    assert!(
+        line.starts_with("CONNECT openrouter.ai:80 ")
+            || line.starts_with("POST http://openrouter.ai/api/v1/chat/completions "),
+        "unexpected proxy request line {line:?}\n{}",
+        out.report()
+    );
+    out.assert_code(0);
+    assert_stdout(&out, b"{\"a\":1}\n");
+    let got = origin.received();
+    assert_eq!(got.len(), 1, "origin requests: {got:?}\n{}", out.report());
+    assert_eq!(got[0].header("host"), Some("openrouter.ai"));
+    got[0].body_str()
+}
+
+// -- splitting answers into deltas -------------------------------------------
+
+/// xorshift64: deterministic pseudo-random splits without a crate.
+fn xorshift(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
+/// `answer` cut at char boundaries into pieces of 1 to 7 chars.
+fn random_split(answer: &str, seed: u64) -> Vec<String> {
+    let chars: Vec<char> = answer.chars().collect();
+    let mut state = seed;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let n = 1 + (xorshift(&mut state) % 7) as usize;
+        let end = (i + n).min(chars.len());
+        out.push(chars[i..end].iter().collect());
+        i = end;
+    }
+    out
+}
+
+/// The same answer as one delta, one char per delta, and three fixed
+/// pseudo-random splits.
+fn splits(answer: &str) -> Vec<(String, Vec<String>)> {
+    let mut v = vec![
+        ("one delta".to_string(), vec![answer.to_string()]),
+        (
+            "one char per delta".to_string(),
+            answer.chars().map(String::from).collect(),
+        ),
+    ];
+    for seed in [0x9E37_79B9_7F4A_7C15_u64, 0x0123_4567_89AB_CDEF, 42] {
+        v.push((
+            format!("xorshift seed {seed:#x}"),
+            random_split(answer, seed),
+        ));
+    }
+    v
+}
+
+/// `orstream -x ARGS` on `answer` under every split: exit `code` and stdout
+/// exactly `expected` each time. Returns the last run's output.
+fn check_x(answer: &str, args: &[&str], code: i32, expected: &str) -> Output {
+    let mut last = None;
+    for (label, deltas) in splits(answer) {
+        let mut all = vec!["-x"];
+        all.extend_from_slice(args);
+        let (_server, out) = run_events(&answer_events(&deltas), &all);
+        if out.status != Some(code) || out.stdout != expected.as_bytes() {
+            panic!(
+                "-x on {answer:?} split as {label} ({deltas:?})\nexpected exit {code}, stdout {expected:?}\n{}",
+                out.report()
+            );
+        }
+        if code == 0 {
+            assert_stderr_empty(&out);
+        }
+        last = Some(out);
+    }
+    last.expect("at least one split")
+}
+
+// ---------------------------------------------------------------------------
+// 1. --schema on the wire
+// ---------------------------------------------------------------------------
+
+#[test]
+fn concise_schema_is_sent_as_response_format_in_order() {
+    let body = sent_body(&["--schema", "name, age int, score float: 0 to 1, ok bool"]);
+    assert_body_has(
+        &body,
+        r#""response_format":{"type":"json_schema","json_schema":{"name":"answer","strict":true,"schema":{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"},"score":{"type":"number","description":"0 to 1"},"ok":{"type":"boolean"}},"required":["name","age","score","ok"],"additionalProperties":false}}}"#,
+    );
+    assert_eq!(count(&body, "\"response_format\""), 1, "{body}");
+}
+
+#[test]
+fn concise_schema_properties_keep_the_written_order_not_sorted() {
+    let body = sent_body(&["--schema", "zeta int, alpha, mid bool"]);
+    assert_body_has(
+        &body,
+        &response_format(
+            r#"{"type":"object","properties":{"zeta":{"type":"integer"},"alpha":{"type":"string"},"mid":{"type":"boolean"}},"required":["zeta","alpha","mid"],"additionalProperties":false}"#,
+        ),
+    );
+}
+
+#[test]
+fn concise_schema_on_lines_skips_blank_lines_and_keeps_commas_in_descriptions() {
+    let body = sent_body(&[
+        "--schema",
+        "\n  title :  the title, as printed  \n\n   \t\nyear int\nrating float:\n",
+    ]);
+    assert_body_has(
+        &body,
+        &response_format(
+            r#"{"type":"object","properties":{"title":{"type":"string","description":"the title, as printed"},"year":{"type":"integer"},"rating":{"type":"number"}},"required":["title","year","rating"],"additionalProperties":false}"#,
+        ),
+    );
+}
+
+const ZRA_SCHEMA: &str = r#"{"type":"object","properties":{"zulu":{"type":"string"},"reasoning":{"type":"string","description":"think first"},"answer":{"type":"integer"}},"required":["zulu","reasoning","answer"],"additionalProperties":false}"#;
+
+#[test]
+fn inline_json_schema_keeps_its_key_order() {
+    // Spaced out and led by whitespace, as a user would type it.
+    let typed = r#"
+      { "type": "object",
+        "properties": {
+          "zulu": {"type": "string"},
+          "reasoning": {"type": "string", "description": "think first"},
+          "answer": {"type": "integer"}
+        },
+        "required": ["zulu", "reasoning", "answer"],
+        "additionalProperties": false }"#;
+    let body = sent_body(&["--schema", typed]);
+    assert_body_has(&body, &response_format(ZRA_SCHEMA));
+}
+
+#[test]
+fn schema_file_is_sent_in_its_key_order() {
+    let file = TempFile::new(
+        "schema.json",
+        "{\n  \"type\": \"object\",\n  \"properties\": {\n    \"zulu\": {\"type\": \"string\"},\n    \"reasoning\": {\"type\": \"string\", \"description\": \"think first\"},\n    \"answer\": {\"type\": \"integer\"}\n  },\n  \"required\": [\"zulu\", \"reasoning\", \"answer\"],\n  \"additionalProperties\": false\n}\n",
+    );
+    let body = sent_body(&["--schema", &file.name()]);
+    assert_body_has(&body, &response_format(ZRA_SCHEMA));
+}
+
+#[test]
+fn schema_multi_wraps_the_schema_in_an_items_list() {
+    let body = sent_body(&["--schema-multi", "title, year int"]);
+    let s = r#"{"type":"object","properties":{"title":{"type":"string"},"year":{"type":"integer"}},"required":["title","year"],"additionalProperties":false}"#;
+    assert_body_has(
+        &body,
+        &response_format(&format!(
+            r#"{{"type":"object","properties":{{"items":{{"type":"array","items":{s}}}}},"required":["items"],"additionalProperties":false}}"#
+        )),
+    );
+}
+
+#[test]
+fn schema_multi_wraps_an_inline_json_schema_too() {
+    let body = sent_body(&["--schema-multi", ZRA_SCHEMA]);
+    assert_body_has(
+        &body,
+        &response_format(&format!(
+            r#"{{"type":"object","properties":{{"items":{{"type":"array","items":{ZRA_SCHEMA}}}}},"required":["items"],"additionalProperties":false}}"#
+        )),
+    );
+}
+
+#[test]
+fn option_response_format_wins_over_schema_either_order() {
+    let rf = r#"response_format={"type":"json_object"}"#;
+    for args in [
+        ["--schema", "a int", "-o", rf],
+        ["-o", rf, "--schema", "a int"],
+    ] {
+        let body = sent_body(&args);
+        assert_body_has(&body, r#""response_format":{"type":"json_object"}"#);
+        assert_eq!(count(&body, "\"response_format\""), 1, "{body}");
+        assert!(!body.contains("json_schema"), "{args:?}: {body}");
+    }
+}
+
+#[test]
+fn loopback_host_gets_no_provider_field() {
+    let body = sent_body(&["--schema", "a int"]);
+    assert!(!body.contains("\"provider\""), "{body}");
+    assert!(!body.contains("require_parameters"), "{body}");
+
+    // A provider object the user gave is sent untouched.
+    let body = sent_body(&[
+        "--schema",
+        "a int",
+        "-o",
+        r#"provider={"order":["openai"]}"#,
+    ]);
+    assert_body_has(&body, r#""provider":{"order":["openai"]}"#);
+    assert!(!body.contains("require_parameters"), "{body}");
+}
+
+#[test]
+fn openrouter_host_gets_provider_require_parameters() {
+    let body = body_via_openrouter_host(&["--schema", "a int"]);
+    assert_body_has(&body, r#""provider":{"require_parameters":true}"#);
+    assert_body_has(
+        &body,
+        &response_format(
+            r#"{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"],"additionalProperties":false}"#,
+        ),
+    );
+}
+
+#[test]
+fn openrouter_host_merges_require_parameters_into_the_users_provider() {
+    let body = body_via_openrouter_host(&[
+        "--schema",
+        "a int",
+        "-o",
+        r#"provider={"order":["openai","anthropic"],"allow_fallbacks":false}"#,
+    ]);
+    assert_body_has(
+        &body,
+        r#""provider":{"order":["openai","anthropic"],"allow_fallbacks":false,"require_parameters":true}"#,
+    );
+    assert_eq!(count(&body, "\"provider\""), 1, "{body}");
+}
+
+#[test]
+fn openrouter_host_keeps_a_require_parameters_the_user_set() {
+    let body = body_via_openrouter_host(&[
+        "--schema",
+        "a int",
+        "-o",
+        r#"provider={"require_parameters":false,"order":["x"]}"#,
+    ]);
+    assert_body_has(
+        &body,
+        r#""provider":{"require_parameters":false,"order":["x"]}"#,
+    );
+    assert_eq!(count(&body, "require_parameters"), 1, "{body}");
+}
+
+#[test]
+fn openrouter_host_without_schema_gets_no_provider_field() {
+    let body = body_via_openrouter_host(&[]);
+    assert!(!body.contains("\"provider\""), "{body}");
+    assert!(!body.contains("response_format"), "{body}");
+}
+
+// ---------------------------------------------------------------------------
+// 2. usage errors: exit 2, no request
+// ---------------------------------------------------------------------------
+
+#[test]
+fn concise_unknown_type_is_a_usage_error_quoting_the_field() {
+    let line = usage_error(&["--schema", "name, age integer"]);
+    assert_has(&line, "--schema");
+    assert_has(&line, "age integer");
+    // Types are lower case.
+    let line = usage_error(&["--schema", "ok Bool"]);
+    assert_has(&line, "ok Bool");
+}
+
+#[test]
+fn concise_bad_name_is_a_usage_error_quoting_the_field() {
+    let line = usage_error(&["--schema", "title, 1st int"]);
+    assert_has(&line, "1st int");
+    let line = usage_error(&["--schema", "first-name"]);
+    assert_has(&line, "first-name");
+    let line = usage_error(&["--schema-multi", "a, : only a description"]);
+    assert_has(&line, "--schema-multi");
+}
+
+#[test]
+fn concise_duplicate_name_is_a_usage_error() {
+    let line = usage_error(&["--schema", "a, b int, a bool"]);
+    assert_has(&line, "a bool");
+    let line = usage_error(&["--schema", "a\nb\na int\n"]);
+    assert_has(&line, "a int");
+}
+
+#[test]
+fn concise_empty_field_between_commas_is_a_usage_error() {
+    let line = usage_error(&["--schema", "a,,b"]);
+    assert_has(&line, "--schema");
+    let line = usage_error(&["--schema", "a, b,"]);
+    assert_has(&line, "--schema");
+}
+
+#[test]
+fn inline_invalid_json_is_a_usage_error_with_line_and_column() {
+    let line = usage_error(&["--schema", r#"{"type":"object","#]);
+    assert_has(&line, "--schema");
+    assert_has(&line, "line 1 column");
+    let line = usage_error(&["--schema-multi", "  {\n  \"a\": 1,\n}"]);
+    assert_has(&line, "--schema-multi");
+    assert_has(&line, "line 3 column 1");
+}
+
+#[test]
+fn inline_json_that_is_not_one_object_is_a_usage_error() {
+    // Starting with `{`, the only way not to be one object is more after it.
+    let line = usage_error(&["--schema", r#"{"type":"object"} [1]"#]);
+    assert_has(&line, "line 1 column");
+    let line = usage_error(&["--schema", r#"{"type":"object"}{"type":"object"}"#]);
+    assert_has(&line, "line 1 column");
+}
+
+#[test]
+fn schema_file_with_invalid_json_names_the_file() {
+    let file = TempFile::new(
+        "bad.json",
+        "{\n  \"type\": \"object\",\n  \"properties\": \n",
+    );
+    let line = usage_error(&["--schema", &file.name()]);
+    assert_has(&line, &file.name());
+    assert_has(&line, "line ");
+    assert_has(&line, "column");
+}
+
+#[test]
+fn schema_file_that_is_not_an_object_names_the_file() {
+    let file = TempFile::new("list.json", "[\n  {\"type\": \"string\"}\n]\n");
+    assert!(file.path().exists());
+    let line = usage_error(&["--schema-multi", &file.name()]);
+    assert_has(&line, &file.name());
+    assert_has(&line, "line ");
+    assert_has(&line, "column");
+}
+
+#[test]
+fn extract_conflicts_are_usage_errors() {
+    for args in [
+        &["-x", "--json"][..],
+        &["--json", "--extract"],
+        &["-x", "--schema", "a int"],
+        &["--schema", "a int", "-x"],
+        &["-x", "--schema-multi", "a int"],
+        &["--schema", "a", "--schema-multi", "b"],
+        &["--schema-multi", "b", "--schema", "a"],
+    ] {
+        let line = usage_error(args);
+        assert!(!line.is_empty(), "{args:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 3. the answer check: exit 8
+// ---------------------------------------------------------------------------
+
+#[test]
+fn prose_answer_is_exit_8_and_stays_on_stdout() {
+    let out = run_answer(
+        "Sure! Here is the JSON you asked for.",
+        &["--schema", "a int"],
+    );
+    schema_why(&out);
+    assert_stdout(&out, b"Sure! Here is the JSON you asked for.\n");
+}
+
+#[test]
+fn trailing_garbage_after_json_is_exit_8() {
+    let out = run_events(
+        &answer_events(&["{\"a\": 1}".into(), " -- hope this helps".into()]),
+        &["--schema", "a int"],
+    )
+    .1;
+    schema_why(&out);
+    assert_stdout(&out, b"{\"a\": 1} -- hope this helps\n");
+}
+
+#[test]
+fn two_json_values_are_exit_8() {
+    let out = run_answer("{\"a\":1}\n{\"a\":2}\n", &["--schema", "a int"]);
+    schema_why(&out);
+    // Already ends in a newline: none added.
+    assert_stdout(&out, b"{\"a\":1}\n{\"a\":2}\n");
+}
+
+#[test]
+fn missing_required_key_is_exit_8_naming_it() {
+    let out = run_answer("{\"name\":\"Ada\"}", &["--schema", "name, born_year int"]);
+    let why = schema_why(&out);
+    assert!(why.contains("born_year"), "{}", out.report());
+    assert_stdout(&out, b"{\"name\":\"Ada\"}\n");
+}
+
+#[test]
+fn non_object_answer_is_exit_8_when_the_schema_requires_keys() {
+    for answer in ["[{\"a\":1}]", "\"a\"", "42", "null"] {
+        let out = run_answer(answer, &["--schema", "a int"]);
+        schema_why(&out);
+        assert_stdout(&out, format!("{answer}\n").as_bytes());
+    }
+}
+
+#[test]
+fn empty_answer_is_exit_8() {
+    let (_s, out) = run_events(&answer_events(&[]), &["--schema", "a int"]);
+    schema_why(&out);
+    assert_stdout(&out, b"");
+}
+
+#[test]
+fn schema_multi_checks_the_items_key() {
+    let out = run_answer("[{\"a\":1}]", &["--schema-multi", "a int"]);
+    schema_why(&out);
+    let out = run_answer(
+        "{\"items\":[{\"a\":1},{\"a\":2}]}",
+        &["--schema-multi", "a int"],
+    );
+    out.assert_code(0);
+    assert_stdout(&out, b"{\"items\":[{\"a\":1},{\"a\":2}]}\n");
+    assert_stderr_empty(&out);
+}
+
+#[test]
+fn valid_json_with_whitespace_around_it_is_exit_0() {
+    let answer = "\n  {\"a\": 1,\n   \"b\": \"x y\"}  \n\n";
+    let deltas: Vec<String> = random_split(answer, 7);
+    let (_s, out) = run_events(&answer_events(&deltas), &["--schema", "a int, b"]);
+    out.assert_code(0);
+    assert_stdout(&out, answer.as_bytes());
+    assert_stderr_empty(&out);
+}
+
+#[test]
+fn extra_keys_and_any_value_types_pass_the_check() {
+    // Only one JSON value and the required keys are checked.
+    let out = run_answer(r#"{"a":"not an int","z":[1,2]}"#, &["--schema", "a int"]);
+    out.assert_code(0);
+    assert_stderr_empty(&out);
+}
+
+#[test]
+fn schema_without_required_accepts_any_single_json_value() {
+    let out = run_answer("[1, 2, 3]", &["--schema", r#"{"type":"object"}"#]);
+    out.assert_code(0);
+    assert_stdout(&out, b"[1, 2, 3]\n");
+    assert_stderr_empty(&out);
+    // Still one JSON value: prose fails.
+    let out = run_answer("one two", &["--schema", r#"{"type":"object"}"#]);
+    schema_why(&out);
+}
+
+#[test]
+fn json_output_checks_the_text_the_chunks_carried() {
+    let events = answer_events(&["Sorry, ".into(), "I can't.".into()]);
+    let (_s, out) = run_events(&events, &["--json", "--schema", "a int"]);
+    schema_why(&out);
+    let expected = format!("{}\n{}\n{STOP}\n", cp("Sorry, "), cp("I can't."));
+    assert_stdout(&out, expected.as_bytes());
+
+    let events = answer_events(&["{\"a\":".into(), " 1}".into()]);
+    let (_s, out) = run_events(&events, &["--json", "--schema", "a int"]);
+    out.assert_code(0);
+    let expected = format!("{}\n{}\n{STOP}\n", cp("{\"a\":"), cp(" 1}"));
+    assert_stdout(&out, expected.as_bytes());
+    assert_stderr_empty(&out);
+}
+
+#[test]
+fn mid_stream_error_is_exit_6_not_8() {
+    let events = [c("{\"a\": "), ev(ERR_CHUNK)];
+    let (_s, out) = run_events(&events, &["--schema", "a int"]);
+    out.assert_code(6);
+    assert_stdout(&out, b"{\"a\": \n");
+    assert_stderr_exactly_line(&out, ERR_LINE);
+}
+
+#[test]
+fn eof_without_finish_reason_is_exit_7_not_8() {
+    let events = [c("{\"a\": ")];
+    let (_s, out) = run_events(&events, &["--schema", "a int"]);
+    out.assert_code(7);
+    assert_stdout(&out, b"{\"a\": \n");
+    let (line, _) = error_lines(&out);
+    assert_has(&line, "stream ended before completion");
+    assert!(
+        !out.stderr_str().contains("not valid JSON"),
+        "{}",
+        out.report()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 4. -x: the first fenced code block, any split
+// ---------------------------------------------------------------------------
+
+#[test]
+fn x_backtick_block_with_info_string() {
+    check_x(
+        "Here you go:\n\n```rust title=\"main.rs\"\nfn main() {\n    println!(\"héllo ✓\");\n}\n```\n\nRun it with cargo.\n",
+        &[],
+        0,
+        "fn main() {\n    println!(\"héllo ✓\");\n}\n",
+    );
+}
+
+#[test]
+fn x_tilde_block_with_backticks_in_its_info_string() {
+    check_x(
+        "~~~python `weird` info\nprint('```')\n```\n~~~\nafter\n",
+        &[],
+        0,
+        "print('```')\n```\n",
+    );
+}
+
+#[test]
+fn x_backtick_in_a_backtick_info_string_is_not_a_fence() {
+    check_x(
+        "``` not`a fence\nprose\n```sh\necho hi\n```\n",
+        &[],
+        0,
+        "echo hi\n",
+    );
+}
+
+#[test]
+fn x_closing_fence_may_be_longer_but_not_shorter() {
+    check_x(
+        "````md\nA\n```\nstill in\n``\n`````\nafter\n",
+        &[],
+        0,
+        "A\n```\nstill in\n``\n",
+    );
+}
+
+#[test]
+fn x_closing_fence_may_be_indented_and_have_trailing_blanks() {
+    check_x("```\nx = 1\n     ``` \t \nafter\n", &[], 0, "x = 1\n");
+}
+
+#[test]
+fn x_the_other_fence_character_does_not_close() {
+    check_x("```\n~~~\n```x\n```\n", &[], 0, "~~~\n```x\n");
+}
+
+#[test]
+fn x_content_lines_lose_up_to_the_openings_indentation() {
+    check_x(
+        "1. Step one:\n\n  ```bash\n    indented\n   three\n  two\n one\nnone\n\n  ```\nmore\n",
+        &[],
+        0,
+        "  indented\n three\ntwo\none\nnone\n\n",
+    );
+}
+
+#[test]
+fn x_crlf_line_ends_are_kept() {
+    check_x(
+        "Code:\r\n```sh\r\necho a\r\n  echo b\r\n```\r\nBye\r\n",
+        &[],
+        0,
+        "echo a\r\n  echo b\r\n",
+    );
+}
+
+#[test]
+fn x_only_the_first_block_is_written() {
+    check_x(
+        "First:\n```\none\n```\nSecond:\n```\ntwo\n```\n",
+        &[],
+        0,
+        "one\n",
+    );
+}
+
+#[test]
+fn x_a_line_that_only_starts_like_a_fence_is_content() {
+    check_x("```\n``x\n`` \n`\n```\n", &[], 0, "``x\n`` \n`\n");
+}
+
+#[test]
+fn x_unclosed_block_runs_to_the_end_with_a_final_newline() {
+    check_x("```py\nabc\ndef", &[], 0, "abc\ndef\n");
+    check_x("```py\nabc\ndef", &["-n"], 0, "abc\ndef");
+}
+
+#[test]
+fn x_held_text_at_the_end_is_written_when_it_is_not_a_closing_fence() {
+    check_x("```\nabc\n``", &[], 0, "abc\n``\n");
+    check_x("```\nabc\n``", &["-n"], 0, "abc\n``");
+}
+
+#[test]
+fn x_closing_fence_without_a_line_end_is_not_written() {
+    check_x("```\nabc\n```", &[], 0, "abc\n");
+}
+
+#[test]
+fn x_empty_block_is_exit_0_and_empty_stdout() {
+    check_x("Nothing to do:\n```\n```\nDone.\n", &[], 0, "");
+    check_x("```\n", &[], 0, "");
+}
+
+#[test]
+fn x_no_fence_is_exit_8_and_empty_stdout() {
+    // Inline code and a fence-like run that is not at a line start do not count.
+    let out = check_x(
+        "Use `ls -l` and ``x`` here, or text ```not a fence\n",
+        &[],
+        8,
+        "",
+    );
+    let (line, _) = error_lines(&out);
+    assert_eq!(line, NO_BLOCK_ERR, "{}", out.report());
+}
+
+#[test]
+fn x_mid_stream_error_inside_the_block_is_exit_6_with_the_code_so_far() {
+    for args in [&[][..], &["-n"][..]] {
+        let events = [c("```js\nlet a = 1;\n"), c("``"), ev(ERR_CHUNK)];
+        let mut all = vec!["-x"];
+        all.extend_from_slice(args);
+        let (_s, out) = run_events(&events, &all);
+        out.assert_code(6);
+        let want: &[u8] = if args.is_empty() {
+            b"let a = 1;\n``\n"
+        } else {
+            b"let a = 1;\n``"
+        };
+        assert_stdout(&out, want);
+        assert_stderr_exactly_line(&out, ERR_LINE);
+    }
+}
+
+#[test]
+fn x_mid_stream_error_before_any_fence_is_exit_6_not_8() {
+    let events = [c("Let me think"), ev(ERR_CHUNK)];
+    let (_s, out) = run_events(&events, &["-x"]);
+    out.assert_code(6);
+    assert_stdout(&out, b"");
+    assert_stderr_exactly_line(&out, ERR_LINE);
+}
+
+#[test]
+fn x_eof_without_finish_reason_is_exit_7_with_the_code_so_far() {
+    let events = [c("```\nfn f() {}\n"), c("`")];
+    let (_s, out) = run_events(&events, &["-x"]);
+    out.assert_code(7);
+    assert_stdout(&out, b"fn f() {}\n`\n");
+    let (line, _) = error_lines(&out);
+    assert_has(&line, "stream ended before completion");
+}
+
+// ---------------------------------------------------------------------------
+// 5. -x streams
+// ---------------------------------------------------------------------------
+
+#[test]
+fn x_streams_code_and_holds_only_a_possible_closing_fence() {
+    let server = Server::start(vec![Reply::sse_steps(vec![
+        Step::write(c("Sure:\n```py\nline one\npart")),
+        Step::WaitSignal,
+        Step::write(c("ial\nline two\n``")),
+        Step::WaitSignal,
+        Step::write(c("x tail\n")),
+        Step::WaitSignal,
+        Step::write(c("```\nnot this\n")),
+        Step::write(ev(STOP)),
+        Step::write(DONE),
+    ])]);
+    let running = orstream_at(&server).args(["-x", "hi"]).spawn();
+
+    // Written before the server sends anything more, without a line end.
+    assert!(
+        running.wait_stdout_contains(b"line one\npart", T),
+        "first delta's code not streamed: {:?}",
+        String::from_utf8_lossy(&running.stdout_so_far())
+    );
+    server.release();
+
+    // The code before the possible closing fence is out; the held `` is not
+    // (it came in the same delta, so it would be in the same write).
+    assert!(
+        running.wait_stdout_contains(b"line two\n", T),
+        "second delta's code not streamed: {:?}",
+        String::from_utf8_lossy(&running.stdout_so_far())
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&running.stdout_so_far()),
+        "line one\npartial\nline two\n",
+        "a possible closing fence was written while held"
+    );
+    server.release();
+
+    // `x` makes it content: the held `` goes out with it.
+    assert!(
+        running.wait_stdout_contains(b"``x tail\n", T),
+        "held text not written once it became content: {:?}",
+        String::from_utf8_lossy(&running.stdout_so_far())
+    );
+    server.release();
+
+    let out = running.wait();
+    out.assert_code(0);
+    assert_stdout(&out, b"line one\npartial\nline two\n``x tail\n");
+    assert_stderr_empty(&out);
+}
+
+#[test]
+fn x_held_fence_that_completes_is_never_written() {
+    let server = Server::start(vec![Reply::sse_steps(vec![
+        Step::write(c("```\ncode\n``")),
+        Step::WaitSignal,
+        Step::write(c("`\nafter the block\n")),
+        Step::write(ev(STOP)),
+        Step::write(DONE),
+    ])]);
+    let running = orstream_at(&server).args(["-x", "hi"]).spawn();
+    assert!(
+        running.wait_stdout_contains(b"code\n", T),
+        "code not streamed: {:?}",
+        String::from_utf8_lossy(&running.stdout_so_far())
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&running.stdout_so_far()),
+        "code\n",
+        "a possible closing fence was written while held"
+    );
+    server.release();
+    let out = running.wait();
+    out.assert_code(0);
+    assert_stdout(&out, b"code\n");
+}
+
+// ---------------------------------------------------------------------------
+// 6. recordings: --from-sse
+// ---------------------------------------------------------------------------
+
+fn recording(events: &[String]) -> TempFile {
+    TempFile::new("rec.sse", events.concat())
+}
+
+fn from_sse(file: &TempFile, args: &[&str]) -> Output {
+    orstream()
+        .env_remove("OPENROUTER_API_KEY")
+        .arg("--from-sse")
+        .arg(file.path())
+        .args(args)
+        .run()
+}
+
+#[test]
+fn from_sse_extract() {
+    let rec = recording(&answer_events(&[
+        "Here:\n```sh\nls -".into(),
+        "l\n```\nok\n".into(),
+    ]));
+    let out = from_sse(&rec, &["-x"]);
+    out.assert_code(0);
+    assert_stdout(&out, b"ls -l\n");
+
+    let rec = recording(&answer_events(&["no code here".into()]));
+    let out = from_sse(&rec, &["-x"]);
+    out.assert_code(8);
+    assert_stdout(&out, b"");
+    let (line, _) = error_lines(&out);
+    assert_eq!(line, NO_BLOCK_ERR);
+
+    // Truncated recording: 7, with the code so far.
+    let rec = recording(&[c("```\nhalf")]);
+    let out = from_sse(&rec, &["-x"]);
+    out.assert_code(7);
+    assert_stdout(&out, b"half\n");
+}
+
+#[test]
+fn from_sse_schema() {
+    let rec = recording(&answer_events(&["{\"a\":".into(), "1}".into()]));
+    let out = from_sse(&rec, &["--schema", "a int"]);
+    out.assert_code(0);
+    assert_stdout(&out, b"{\"a\":1}\n");
+
+    let rec = recording(&answer_events(&["{\"b\":1}".into()]));
+    let out = from_sse(&rec, &["--schema", "a int"]);
+    let why = schema_why(&out);
+    assert!(why.contains('a'), "{}", out.report());
+    assert_stdout(&out, b"{\"b\":1}\n");
+
+    let rec = recording(&[c("{\"a\":"), ev(ERR_CHUNK)]);
+    let out = from_sse(&rec, &["--schema", "a int"]);
+    out.assert_code(6);
+    assert_stdout(&out, b"{\"a\":\n");
+}
