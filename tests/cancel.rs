@@ -315,8 +315,9 @@ fn sigint_while_reading_stdin_exits_130_without_connecting() {
     let out = run.wait();
     let took = sent.elapsed();
     out.assert_code(130);
+    // SPEC §6: within 100 ms; the bound only proves there is no watchdog wait.
     assert!(
-        took < Duration::from_secs(2),
+        took < Duration::from_millis(400),
         "exit took {took:?}\n{}",
         out.report()
     );
@@ -382,7 +383,7 @@ fn sighup_while_connecting_exits_130_at_once() {
 }
 
 #[test]
-fn sigint_during_a_stalled_replay_ends_the_line_and_exits_at_once() {
+fn sigint_during_a_stalled_replay_exits_130_at_once() {
     let run = orstream()
         .args(["--from-sse", "-"])
         .stdin_open_pipe()
