@@ -1,0 +1,1447 @@
+//! SPEC §10 (Conversations in a file, `-c FILE`): what a conversation run
+//! sends, and what it leaves on disk on every way a run can end, checked on
+//! the wire by the scripted loopback server and on the filesystem byte for
+//! byte.
+//!
+//! Also the team's decisions where §10 is silent: `-c FILE` needs a prompt
+//! like a plain run; a FILE of only whitespace counts as empty; a symlink
+//! FILE is followed (the target is rewritten, the link stays a link); a FILE
+//! changed by another program during the run is not overwritten (exit 1).
+//!
+//! Every run works in a fresh directory of its own and names FILE relative
+//! to it (`-c c.json`), so messages can be checked for FILE as given and the
+//! directory listed for anything left behind.
+
+mod support;
+use support::*;
+
+use serde_json::Value;
+use std::fs;
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------
+// Local helpers
+// ---------------------------------------------------------------------------
+
+/// A fresh directory under the temp directory, removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "orstream-chat-it-{}-{}-{tag}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir(&path).expect("create the test directory");
+        Dir(path)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes `name` with `contents` and exactly `mode` (umask aside).
+    fn write(&self, name: &str, contents: &str, mode: u32) -> PathBuf {
+        let path = self.join(name);
+        fs::write(&path, contents).expect("write test file");
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod test file");
+        path
+    }
+
+    /// Every name in the directory (hidden ones too), sorted.
+    fn list(&self) -> Vec<String> {
+        list(&self.0)
+    }
+
+    fn read(&self, name: &str) -> String {
+        let bytes = fs::read(self.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"));
+        String::from_utf8(bytes).unwrap_or_else(|e| panic!("{name} is not UTF-8: {e}"))
+    }
+
+    fn mode(&self, name: &str) -> u32 {
+        fs::metadata(self.join(name)).expect("stat").mode() & 0o7777
+    }
+
+    fn ino(&self, name: &str) -> u64 {
+        fs::metadata(self.join(name)).expect("stat").ino()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Everything a run could change about FILE and its directory.
+#[derive(Debug, PartialEq, Eq)]
+struct DirState {
+    names: Vec<String>,
+    file: Option<FileState>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct FileState {
+    content: String,
+    ino: u64,
+    mode: u32,
+    mtime: (i64, i64),
+}
+
+fn state(dir: &Dir, name: &str) -> DirState {
+    let file = fs::symlink_metadata(dir.join(name))
+        .ok()
+        .map(|m| FileState {
+            content: dir.read(name),
+            ino: m.ino(),
+            mode: m.mode() & 0o7777,
+            mtime: (m.mtime(), m.mtime_nsec()),
+        });
+    DirState {
+        names: dir.list(),
+        file,
+    }
+}
+
+/// `orstream --base-url <server>`, run inside `dir`.
+fn run_in(dir: &Dir, server: &Server) -> Cmd {
+    orstream_at(server).current_dir(&dir.0)
+}
+
+/// A clean answer streamed in the given pieces.
+fn answer_in(pieces: &[&str]) -> Reply {
+    let mut events: Vec<String> = pieces.iter().map(|p| chunk(p)).collect();
+    events.push(finish("stop"));
+    events.push(DONE.to_string());
+    let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+    Reply::sse(&refs)
+}
+
+fn answer(text: &str) -> Reply {
+    answer_in(&[text])
+}
+
+/// "partial", then the server waits for [`Server::release`] before the rest
+/// of a clean answer: a run held mid-stream.
+fn held_answer(rest: &str) -> Reply {
+    Reply::sse_steps(vec![
+        Step::write(chunk("partial")),
+        Step::WaitSignal,
+        Step::write(chunk(rest)),
+        Step::write(finish("stop")),
+        Step::write(DONE),
+    ])
+}
+
+/// The one request `server` got, as text.
+fn only_request(server: &Server, out: &Output) -> String {
+    let got = server.received();
+    assert_eq!(got.len(), 1, "expected one request\n{}", out.report());
+    got[0].body_str()
+}
+
+/// Runs one successful turn in `dir` (answer `text`) and returns the request
+/// body exactly as sent.
+fn turn(dir: &Dir, args: &[&str], text: &str) -> String {
+    let server = Server::start(vec![answer(text)]);
+    let out = run_in(dir, &server).args(args).run();
+    out.assert_code(0);
+    assert_eq!(out.stdout_str(), format!("{text}\n"), "{}", out.report());
+    only_request(&server, &out)
+}
+
+/// Proves `server` was never contacted: a probe request of our own is
+/// accepted in FIFO order after anything the (already exited) client queued,
+/// so once it is recorded the counts are final.
+fn assert_no_connections(server: &Server) {
+    let mut s = TcpStream::connect(server.addr()).expect("probe connect");
+    s.write_all(b"GET /probe HTTP/1.1\r\nHost: probe\r\nContent-Length: 0\r\n\r\n")
+        .expect("probe write");
+    let got = server.wait_request(T).expect("probe request recorded");
+    assert_eq!(
+        got.path, "/probe",
+        "the server saw a request before the probe: {got:?}"
+    );
+    assert_eq!(
+        server.connections(),
+        1,
+        "orstream connected to the server: {:?}",
+        server.received()
+    );
+}
+
+/// Exit 2, nothing on stdout, an `orstream: error:` first line (returned),
+/// and no connection to `server`.
+fn assert_usage_error(out: &Output, server: &Server) -> String {
+    out.assert_code(2);
+    assert!(out.stdout.is_empty(), "stdout not empty\n{}", out.report());
+    let err = out.stderr_str();
+    let first = err.lines().next().unwrap_or("").to_string();
+    assert!(
+        first.starts_with("orstream: error: "),
+        "no error line\n{}",
+        out.report()
+    );
+    assert!(err.lines().count() <= 2, "{}", out.report());
+    assert_no_connections(server);
+    first
+}
+
+/// The first line of stderr, which must be an `orstream: error:` line.
+fn error_line(out: &Output) -> String {
+    let err = out.stderr_str();
+    let first = err.lines().next().unwrap_or("").to_string();
+    assert!(
+        first.starts_with("orstream: error: "),
+        "no error line\n{}",
+        out.report()
+    );
+    first
+}
+
+/// A conversation as a run saves it, two turns in, mode set by the test.
+const SAVED: &str = r#"{
+  "messages": [
+    {
+      "role": "user",
+      "content": "first?"
+    },
+    {
+      "role": "assistant",
+      "content": "first!"
+    }
+  ],
+  "model": "x/y"
+}
+"#;
+
+/// `SAVED` continued with "second?" / "second!".
+const SAVED_NEXT: &str = r#"{
+  "messages": [
+    {
+      "role": "user",
+      "content": "first?"
+    },
+    {
+      "role": "assistant",
+      "content": "first!"
+    },
+    {
+      "role": "user",
+      "content": "second?"
+    },
+    {
+      "role": "assistant",
+      "content": "second!"
+    }
+  ],
+  "model": "x/y"
+}
+"#;
+
+/// The request a run on `SAVED` with the prompt "second?" sends.
+const SAVED_NEXT_REQUEST: &str = r#"{"messages":[{"role":"user","content":"first?"},{"role":"assistant","content":"first!"},{"role":"user","content":"second?"}],"model":"x/y","stream":true,"stream_options":{"include_usage":true}}"#;
+
+// ---------------------------------------------------------------------------
+// 1. A new conversation
+// ---------------------------------------------------------------------------
+
+#[test]
+fn missing_file_sends_a_plain_run_body_and_is_created_0600() {
+    let plain = Server::start(vec![answer("héllo ✓")]);
+    let out = orstream_at(&plain).args(["-m", "x/y", "Say hi"]).run();
+    out.assert_code(0);
+    let plain_body = only_request(&plain, &out);
+
+    let dir = Dir::new("new");
+    let server = Server::start(vec![answer_in(&["h", "éllo ", "✓"])]);
+    let out = run_in(&dir, &server)
+        .args(["-c", "c.json", "-m", "x/y", "Say hi"])
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.stdout_str(), "héllo ✓\n", "{}", out.report());
+    let body = only_request(&server, &out);
+    assert_eq!(
+        body, plain_body,
+        "a new conversation sends a plain run's body"
+    );
+    assert_eq!(
+        body,
+        r#"{"messages":[{"role":"user","content":"Say hi"}],"model":"x/y","stream":true,"stream_options":{"include_usage":true}}"#
+    );
+
+    assert_eq!(
+        dir.read("c.json"),
+        r#"{
+  "messages": [
+    {
+      "role": "user",
+      "content": "Say hi"
+    },
+    {
+      "role": "assistant",
+      "content": "héllo ✓"
+    }
+  ],
+  "model": "x/y"
+}
+"#
+    );
+    assert_eq!(dir.mode("c.json"), 0o600);
+    assert_eq!(dir.list(), ["c.json"], "nothing else beside FILE");
+}
+
+#[test]
+fn answer_text_is_saved_as_utf8_with_only_json_escapes() {
+    let dir = Dir::new("escapes");
+    let server = Server::start(vec![answer_in(&[
+        "héllo ✓ 日本",
+        " \"quoted\"\n",
+        "tab\there \\ end",
+    ])]);
+    let out = run_in(&dir, &server)
+        .args(["-c", "c.json", "-m", "x/y", "Quote me"])
+        .run();
+    out.assert_code(0);
+    let saved = dir.read("c.json");
+    assert_eq!(
+        saved,
+        r##"{
+  "messages": [
+    {
+      "role": "user",
+      "content": "Quote me"
+    },
+    {
+      "role": "assistant",
+      "content": "héllo ✓ 日本 \"quoted\"\ntab\there \\ end"
+    }
+  ],
+  "model": "x/y"
+}
+"##
+    );
+    assert!(!saved.contains("\\u"), "non-ASCII must not be escaped");
+}
+
+#[test]
+fn empty_or_whitespace_file_starts_a_new_conversation_and_keeps_its_mode() {
+    for (tag, contents) in [("empty", ""), ("blank", "  \n\t\r\n  \n")] {
+        let dir = Dir::new(tag);
+        dir.write("c.json", contents, 0o640);
+        let before = dir.ino("c.json");
+        let body = turn(&dir, &["-c", "c.json", "-m", "x/y", "Say hi"], "hi");
+        assert_eq!(
+            body,
+            r#"{"messages":[{"role":"user","content":"Say hi"}],"model":"x/y","stream":true,"stream_options":{"include_usage":true}}"#,
+            "{tag} FILE"
+        );
+        assert_eq!(
+            dir.read("c.json"),
+            r#"{
+  "messages": [
+    {
+      "role": "user",
+      "content": "Say hi"
+    },
+    {
+      "role": "assistant",
+      "content": "hi"
+    }
+  ],
+  "model": "x/y"
+}
+"#,
+            "{tag} FILE"
+        );
+        assert_eq!(dir.mode("c.json"), 0o640, "{tag} FILE keeps its mode");
+        assert_ne!(dir.ino("c.json"), before, "{tag} FILE: not renamed over");
+        assert_eq!(dir.list(), ["c.json"]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. A conversation continued
+// ---------------------------------------------------------------------------
+
+#[test]
+fn three_turns_remember_flags_and_replace_the_system_message() {
+    let dir = Dir::new("three");
+    let args1 = [
+        "-c",
+        "chat.json",
+        "-m",
+        "x/y",
+        "-t",
+        "0.5",
+        "-s",
+        "Be brief.",
+        "What is 2+2?",
+    ];
+    let body1 = turn(&dir, &args1, "4");
+    assert_eq!(
+        body1,
+        r#"{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"What is 2+2?"}],"model":"x/y","temperature":0.5,"stream":true,"stream_options":{"include_usage":true}}"#
+    );
+    assert_eq!(dir.mode("chat.json"), 0o600);
+    let ino1 = dir.ino("chat.json");
+
+    // No flags: model and temperature come from the file.
+    let body2 = turn(&dir, &["-c", "chat.json", "And 3+3?"], "6");
+    assert_eq!(
+        body2,
+        r#"{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"What is 2+2?"},{"role":"assistant","content":"4"},{"role":"user","content":"And 3+3?"}],"model":"x/y","temperature":0.5,"stream":true,"stream_options":{"include_usage":true}}"#
+    );
+    let ino2 = dir.ino("chat.json");
+    assert_ne!(ino2, ino1, "FILE replaced by a rename");
+
+    // Flags override the file's fields in place; -s replaces the leading
+    // system message.
+    let args3 = [
+        "-c",
+        "chat.json",
+        "-m",
+        "x/z",
+        "-t",
+        "0.9",
+        "-s",
+        "Be terse.",
+        "Say héllo ✓",
+    ];
+    let body3 = turn(&dir, &args3, "héllo ✓");
+    assert_eq!(
+        body3,
+        r#"{"messages":[{"role":"system","content":"Be terse."},{"role":"user","content":"What is 2+2?"},{"role":"assistant","content":"4"},{"role":"user","content":"And 3+3?"},{"role":"assistant","content":"6"},{"role":"user","content":"Say héllo ✓"}],"model":"x/z","temperature":0.9,"stream":true,"stream_options":{"include_usage":true}}"#
+    );
+    assert_ne!(dir.ino("chat.json"), ino2, "FILE replaced by a rename");
+
+    let saved = dir.read("chat.json");
+    eprintln!("--- chat.json after three turns ---\n{saved}--- end ---");
+    assert_eq!(
+        saved,
+        r#"{
+  "messages": [
+    {
+      "role": "system",
+      "content": "Be terse."
+    },
+    {
+      "role": "user",
+      "content": "What is 2+2?"
+    },
+    {
+      "role": "assistant",
+      "content": "4"
+    },
+    {
+      "role": "user",
+      "content": "And 3+3?"
+    },
+    {
+      "role": "assistant",
+      "content": "6"
+    },
+    {
+      "role": "user",
+      "content": "Say héllo ✓"
+    },
+    {
+      "role": "assistant",
+      "content": "héllo ✓"
+    }
+  ],
+  "model": "x/z",
+  "temperature": 0.9
+}
+"#
+    );
+    assert_eq!(dir.mode("chat.json"), 0o600);
+    assert_eq!(dir.list(), ["chat.json"]);
+}
+
+#[test]
+fn continued_file_keeps_its_mode_and_is_replaced_by_rename() {
+    let dir = Dir::new("continue");
+    dir.write("c.json", SAVED, 0o640);
+    let before = dir.ino("c.json");
+    let body = turn(&dir, &["-c", "c.json", "second?"], "second!");
+    assert_eq!(body, SAVED_NEXT_REQUEST);
+    assert_eq!(dir.read("c.json"), SAVED_NEXT);
+    assert_eq!(dir.mode("c.json"), 0o640, "an existing FILE keeps its mode");
+    assert_ne!(dir.ino("c.json"), before, "FILE replaced by a rename");
+    assert_eq!(dir.list(), ["c.json"]);
+}
+
+#[test]
+fn hand_written_file_keeps_unknown_fields_and_key_order() {
+    let dir = Dir::new("hand");
+    let hand = r#"{"zeta": {"b": 1, "a": [true, null]}, "model": "hand/made",
+ "messages": [{"content": "first?", "role": "user", "name": "ann"},
+              {"role": "assistant", "content": "first!", "refusal": null}],
+ "x_custom": "kept", "temperature": 0.25}"#;
+    dir.write("c.json", hand, 0o644);
+    let body = turn(&dir, &["-c", "c.json", "second?"], "second!");
+    assert_eq!(
+        body,
+        r#"{"zeta":{"b":1,"a":[true,null]},"model":"hand/made","messages":[{"content":"first?","role":"user","name":"ann"},{"role":"assistant","content":"first!","refusal":null},{"role":"user","content":"second?"}],"x_custom":"kept","temperature":0.25,"stream":true,"stream_options":{"include_usage":true}}"#
+    );
+    assert_eq!(
+        dir.read("c.json"),
+        r#"{
+  "zeta": {
+    "b": 1,
+    "a": [
+      true,
+      null
+    ]
+  },
+  "model": "hand/made",
+  "messages": [
+    {
+      "content": "first?",
+      "role": "user",
+      "name": "ann"
+    },
+    {
+      "role": "assistant",
+      "content": "first!",
+      "refusal": null
+    },
+    {
+      "role": "user",
+      "content": "second?"
+    },
+    {
+      "role": "assistant",
+      "content": "second!"
+    }
+  ],
+  "x_custom": "kept",
+  "temperature": 0.25
+}
+"#
+    );
+    assert_eq!(dir.mode("c.json"), 0o644);
+}
+
+#[test]
+fn system_flag_inserts_a_system_message_first_when_none_leads() {
+    let dir = Dir::new("system");
+    dir.write(
+        "c.json",
+        r#"{"messages":[{"role":"user","content":"q1"},{"role":"assistant","content":"a1"},{"role":"system","content":"late"}]}"#,
+        0o600,
+    );
+    let body = turn(&dir, &["-c", "c.json", "-s", "S", "q2"], "a2");
+    assert_eq!(
+        body,
+        r#"{"messages":[{"role":"system","content":"S"},{"role":"user","content":"q1"},{"role":"assistant","content":"a1"},{"role":"system","content":"late"},{"role":"user","content":"q2"}],"model":"openrouter/auto","stream":true,"stream_options":{"include_usage":true}}"#
+    );
+    assert_eq!(
+        dir.read("c.json"),
+        r#"{
+  "messages": [
+    {
+      "role": "system",
+      "content": "S"
+    },
+    {
+      "role": "user",
+      "content": "q1"
+    },
+    {
+      "role": "assistant",
+      "content": "a1"
+    },
+    {
+      "role": "system",
+      "content": "late"
+    },
+    {
+      "role": "user",
+      "content": "q2"
+    },
+    {
+      "role": "assistant",
+      "content": "a2"
+    }
+  ],
+  "model": "openrouter/auto"
+}
+"#
+    );
+}
+
+#[test]
+fn stream_fields_in_the_file_are_forced_on_the_wire_and_not_saved() {
+    let dir = Dir::new("streamfields");
+    dir.write(
+        "c.json",
+        r#"{"stream":false,"messages":[{"role":"user","content":"q1"},{"role":"assistant","content":"a1"}],"stream_options":{"include_usage":false},"model":"m/n"}"#,
+        0o600,
+    );
+    let server = Server::start(vec![answer("a2")]);
+    let out = run_in(&dir, &server).args(["-c", "c.json", "q2"]).run();
+    out.assert_code(0);
+    let sent: Value = server.received()[0].json();
+    assert_eq!(sent["stream"], Value::Bool(true), "{sent}");
+    assert_eq!(sent["messages"].as_array().map(Vec::len), Some(3), "{sent}");
+    assert_eq!(
+        dir.read("c.json"),
+        r#"{
+  "messages": [
+    {
+      "role": "user",
+      "content": "q1"
+    },
+    {
+      "role": "assistant",
+      "content": "a1"
+    },
+    {
+      "role": "user",
+      "content": "q2"
+    },
+    {
+      "role": "assistant",
+      "content": "a2"
+    }
+  ],
+  "model": "m/n"
+}
+"#
+    );
+}
+
+#[test]
+fn prompt_may_come_from_stdin_as_in_a_plain_run() {
+    let dir = Dir::new("stdin");
+    let server = Server::start(vec![answer("ok")]);
+    let out = run_in(&dir, &server)
+        .args(["-c", "c.json", "-m", "x/y", "Summarise"])
+        .stdin("the document\n\n")
+        .run();
+    out.assert_code(0);
+    let sent: Value = server.received()[0].json();
+    assert_eq!(sent["messages"][0]["content"], "the document\n\nSummarise");
+    assert!(
+        dir.read("c.json")
+            .contains("\"content\": \"the document\\n\\nSummarise\""),
+        "{}",
+        dir.read("c.json")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 3. Replaying a conversation with --request
+// ---------------------------------------------------------------------------
+
+#[test]
+fn request_file_replays_a_saved_conversation() {
+    let dir = Dir::new("replay");
+    turn(
+        &dir,
+        &["-c", "c.json", "-m", "x/y", "-t", "0.5", "Say hi"],
+        "hi",
+    );
+    let saved: Value = serde_json::from_str(&dir.read("c.json")).unwrap();
+    let before = state(&dir, "c.json");
+
+    let server = Server::start(vec![answer("again")]);
+    let out = run_in(&dir, &server).args(["--request", "c.json"]).run();
+    out.assert_code(0);
+    let body = only_request(&server, &out);
+    assert_eq!(
+        body,
+        r#"{"messages":[{"role":"user","content":"Say hi"},{"role":"assistant","content":"hi"}],"model":"x/y","temperature":0.5,"stream":true,"stream_options":{"include_usage":true}}"#
+    );
+    let sent: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(sent["messages"], saved["messages"]);
+    assert_eq!(state(&dir, "c.json"), before, "--request never writes FILE");
+}
+
+// ---------------------------------------------------------------------------
+// 4. Every failure leaves FILE alone
+// ---------------------------------------------------------------------------
+
+/// The ways a run ends other than exit 0.
+#[derive(Debug, Clone, Copy)]
+enum Fail {
+    Unauthorized,
+    ServerError,
+    MidStreamError,
+    Truncated,
+    SchemaNotJson,
+    NoCodeBlock,
+    Interrupted,
+    StdoutClosed,
+}
+
+impl Fail {
+    fn reply(self) -> Reply {
+        match self {
+            Fail::Unauthorized => Reply::json(
+                401,
+                r#"{"error":{"code":401,"message":"No auth credentials found"}}"#,
+            ),
+            Fail::ServerError => Reply::json(
+                500,
+                r#"{"error":{"code":500,"message":"Internal Server Error"}}"#,
+            ),
+            Fail::MidStreamError => Reply::sse(&[
+                &chunk("partial"),
+                "data: {\"error\":{\"code\":502,\"message\":\"upstream died\"}}\n\n",
+            ]),
+            Fail::Truncated => Reply::sse(&[&chunk("partial")]),
+            Fail::SchemaNotJson => answer("not json"),
+            Fail::NoCodeBlock => answer("no fence here"),
+            Fail::Interrupted => {
+                Reply::sse_steps_with(vec![Step::write(chunk("partial"))], SseEnd::Hold)
+            }
+            Fail::StdoutClosed => held_answer(" more"),
+        }
+    }
+
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Fail::ServerError => &["--retries", "0"],
+            Fail::SchemaNotJson => &["--schema", "name"],
+            Fail::NoCodeBlock => &["-x"],
+            _ => &[],
+        }
+    }
+
+    fn code(self) -> i32 {
+        match self {
+            Fail::Unauthorized => 3,
+            Fail::ServerError | Fail::MidStreamError => 6,
+            Fail::Truncated => 7,
+            Fail::SchemaNotJson | Fail::NoCodeBlock => 8,
+            Fail::Interrupted => 130,
+            Fail::StdoutClosed => 141,
+        }
+    }
+
+    fn run(self, cmd: Cmd, server: &Server) -> Output {
+        match self {
+            Fail::Interrupted => {
+                let run = cmd.spawn();
+                assert!(run.wait_stdout_contains(b"partial", T), "no output");
+                run.signal(SIGINT);
+                run.wait()
+            }
+            Fail::StdoutClosed => {
+                let mut run = cmd.spawn();
+                assert!(run.wait_stdout_contains(b"partial", T), "no output");
+                run.close_stdout();
+                server.release();
+                run.wait()
+            }
+            _ => cmd.run(),
+        }
+    }
+}
+
+/// For an existing FILE and a missing one: the run fails with `fail`'s
+/// code after sending its request, and FILE and its directory are exactly
+/// as before (a missing FILE not created).
+fn assert_failure_leaves_file_alone(fail: Fail) {
+    for existing in [true, false] {
+        let dir = Dir::new(&format!("{fail:?}-{existing}"));
+        if existing {
+            dir.write("c.json", SAVED, 0o640);
+        }
+        let before = state(&dir, "c.json");
+        let server = Server::start(vec![fail.reply()]);
+        let cmd = run_in(&dir, &server)
+            .args(fail.args())
+            .args(["-c", "c.json", "second?"]);
+        let out = fail.run(cmd, &server);
+        out.assert_code(fail.code());
+        let got = server.received();
+        assert_eq!(got.len(), 1, "{fail:?}: one request\n{}", out.report());
+        let sent = got[0].json();
+        let want = if existing { 3 } else { 1 };
+        assert_eq!(
+            sent["messages"].as_array().map(Vec::len),
+            Some(want),
+            "{fail:?}: the request carries the conversation\n{}",
+            out.report()
+        );
+        assert_eq!(
+            state(&dir, "c.json"),
+            before,
+            "{fail:?}: FILE (existing: {existing}) and its directory changed\n{}",
+            out.report()
+        );
+    }
+}
+
+#[test]
+fn http_401_leaves_file_alone() {
+    assert_failure_leaves_file_alone(Fail::Unauthorized);
+}
+
+#[test]
+fn http_500_after_retries_leaves_file_alone() {
+    assert_failure_leaves_file_alone(Fail::ServerError);
+}
+
+#[test]
+fn mid_stream_error_leaves_file_alone() {
+    assert_failure_leaves_file_alone(Fail::MidStreamError);
+}
+
+#[test]
+fn eof_without_finish_reason_leaves_file_alone() {
+    assert_failure_leaves_file_alone(Fail::Truncated);
+}
+
+#[test]
+fn schema_answer_not_json_leaves_file_alone() {
+    assert_failure_leaves_file_alone(Fail::SchemaNotJson);
+}
+
+#[test]
+fn extract_without_code_block_leaves_file_alone() {
+    assert_failure_leaves_file_alone(Fail::NoCodeBlock);
+}
+
+#[test]
+fn sigint_mid_stream_leaves_file_alone() {
+    assert_failure_leaves_file_alone(Fail::Interrupted);
+}
+
+#[test]
+fn stdout_closed_leaves_file_alone() {
+    assert_failure_leaves_file_alone(Fail::StdoutClosed);
+}
+
+// ---------------------------------------------------------------------------
+// 5. What the saved answer is
+// ---------------------------------------------------------------------------
+
+#[test]
+fn extract_saves_the_whole_answer_not_only_the_block() {
+    let dir = Dir::new("extract");
+    let server = Server::start(vec![answer_in(&[
+        "Here:\n```sh\n",
+        "echo hi\n",
+        "```\nDone.",
+    ])]);
+    let out = run_in(&dir, &server)
+        .args(["-c", "c.json", "-m", "x/y", "-x", "give code"])
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.stdout_str(), "echo hi\n", "{}", out.report());
+    assert_eq!(
+        dir.read("c.json"),
+        r#"{
+  "messages": [
+    {
+      "role": "user",
+      "content": "give code"
+    },
+    {
+      "role": "assistant",
+      "content": "Here:\n```sh\necho hi\n```\nDone."
+    }
+  ],
+  "model": "x/y"
+}
+"#
+    );
+}
+
+#[test]
+fn schema_with_json_saves_the_answer_text_not_the_json_lines() {
+    let dir = Dir::new("schema");
+    let server = Server::start(vec![answer_in(&["{\"name\": ", "\"Ann\"}"])]);
+    let out = run_in(&dir, &server)
+        .args([
+            "-c", "c.json", "-m", "a/b", "--schema", "name", "--json", "Who?",
+        ])
+        .run();
+    out.assert_code(0);
+    assert!(
+        out.stdout_str().starts_with("{\"id\":\"gen-1\""),
+        "{}",
+        out.report()
+    );
+    assert_eq!(
+        dir.read("c.json"),
+        r#"{
+  "messages": [
+    {
+      "role": "user",
+      "content": "Who?"
+    },
+    {
+      "role": "assistant",
+      "content": "{\"name\": \"Ann\"}"
+    }
+  ],
+  "model": "a/b",
+  "response_format": {
+    "type": "json_schema",
+    "json_schema": {
+      "name": "answer",
+      "strict": true,
+      "schema": {
+        "type": "object",
+        "properties": {
+          "name": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "name"
+        ],
+        "additionalProperties": false
+      }
+    }
+  }
+}
+"#
+    );
+}
+
+#[test]
+fn reasoning_and_tool_calls_are_not_saved() {
+    let dir = Dir::new("reasoning");
+    let server = Server::start(vec![Reply::sse(&[
+        "data: {\"id\":\"gen-1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"reasoning\":\"Thinking hard.\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"gen-1\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\" More thought.\"},\"finish_reason\":null}]}\n\n",
+        &chunk("Sure."),
+        "data: {\"id\":\"gen-1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"lookup\",\"arguments\":\"{\\\"q\\\":1}\"}}]},\"finish_reason\":null}]}\n\n",
+        &finish("tool_calls"),
+        DONE,
+    ])]);
+    let out = run_in(&dir, &server)
+        .args(["-c", "c.json", "-m", "x/y", "--reasoning", "Look it up"])
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.stdout_str(), "Sure.\n", "{}", out.report());
+    assert!(
+        out.stderr_str().contains("Thinking hard."),
+        "reasoning was received\n{}",
+        out.report()
+    );
+    assert_eq!(
+        dir.read("c.json"),
+        r#"{
+  "messages": [
+    {
+      "role": "user",
+      "content": "Look it up"
+    },
+    {
+      "role": "assistant",
+      "content": "Sure."
+    }
+  ],
+  "model": "x/y"
+}
+"#
+    );
+}
+
+#[test]
+#[ignore = "BUG: -a is not wired into the request at all (plain runs too): `-c c.json -a note.txt Summarise` sends content \"Summarise\", and `-c c.json -a note.txt` alone exits 2 \"no prompt given\""]
+fn attachments_are_saved_in_the_user_message_as_sent() {
+    let dir = Dir::new("attach");
+    dir.write("note.txt", "note text", 0o644);
+    let server = Server::start(vec![answer("ok")]);
+    let out = run_in(&dir, &server)
+        .args(["-c", "c.json", "-m", "x/y", "-a", "note.txt", "Summarise"])
+        .run();
+    out.assert_code(0);
+    let sent: Value = server.received()[0].json();
+    assert_eq!(
+        sent["messages"][0]["content"],
+        "<file name=\"note.txt\">\nnote text\n</file>\n\nSummarise"
+    );
+    assert_eq!(
+        dir.read("c.json"),
+        r#"{
+  "messages": [
+    {
+      "role": "user",
+      "content": "<file name=\"note.txt\">\nnote text\n</file>\n\nSummarise"
+    },
+    {
+      "role": "assistant",
+      "content": "ok"
+    }
+  ],
+  "model": "x/y"
+}
+"#
+    );
+
+    // An attachment alone is a prompt (SPEC §8), with -c as without.
+    let server = Server::start(vec![answer("ok")]);
+    let out = run_in(&dir, &server)
+        .args(["-c", "c.json", "-a", "note.txt"])
+        .run();
+    out.assert_code(0);
+    let sent: Value = server.received()[0].json();
+    assert_eq!(
+        sent["messages"][2]["content"],
+        "<file name=\"note.txt\">\nnote text\n</file>"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6. Two runs on one FILE
+// ---------------------------------------------------------------------------
+
+fn second_run_is_refused_while_the_first_holds_file(existing: bool) {
+    let dir = Dir::new(&format!("lock-{existing}"));
+    if existing {
+        dir.write("c.json", SAVED, 0o600);
+    }
+    let first_server = Server::start(vec![held_answer(" done")]);
+    let first = run_in(&dir, &first_server)
+        .args(["-c", "c.json", "second?"])
+        .spawn();
+    assert!(
+        first_server.wait_request(T).is_some(),
+        "the first run sent no request"
+    );
+    assert!(first.wait_stdout_contains(b"partial", T));
+    let before = state(&dir, "c.json");
+
+    let second_server = Server::start(vec![answer("never")]);
+    let out = run_in(&dir, &second_server)
+        .args(["-c", "c.json", "other?"])
+        .run();
+    out.assert_code(2);
+    assert_eq!(
+        out.stderr_str(),
+        "orstream: error: c.json is in use by another orstream\n",
+        "{}",
+        out.report()
+    );
+    assert!(out.stdout.is_empty(), "{}", out.report());
+    assert_no_connections(&second_server);
+    assert_eq!(state(&dir, "c.json"), before, "the refused run wrote");
+
+    first_server.release();
+    let out = first.wait();
+    out.assert_code(0);
+    assert_eq!(out.stdout_str(), "partial done\n", "{}", out.report());
+    let want = if existing {
+        r#"{
+  "messages": [
+    {
+      "role": "user",
+      "content": "first?"
+    },
+    {
+      "role": "assistant",
+      "content": "first!"
+    },
+    {
+      "role": "user",
+      "content": "second?"
+    },
+    {
+      "role": "assistant",
+      "content": "partial done"
+    }
+  ],
+  "model": "x/y"
+}
+"#
+    } else {
+        r#"{
+  "messages": [
+    {
+      "role": "user",
+      "content": "second?"
+    },
+    {
+      "role": "assistant",
+      "content": "partial done"
+    }
+  ],
+  "model": "openrouter/auto"
+}
+"#
+    };
+    assert_eq!(dir.read("c.json"), want);
+    assert_eq!(dir.list(), ["c.json"], "the directory holds only FILE");
+
+    // The finished turn is there for the next run.
+    let body = turn(&dir, &["-c", "c.json", "next?"], "next!");
+    assert!(
+        body.contains(
+            r#"{"role":"assistant","content":"partial done"},{"role":"user","content":"next?"}"#
+        ),
+        "{body}"
+    );
+    assert_eq!(dir.list(), ["c.json"]);
+}
+
+#[test]
+fn second_run_on_an_existing_file_is_refused_at_once() {
+    second_run_is_refused_while_the_first_holds_file(true);
+}
+
+#[test]
+fn second_run_on_a_missing_file_is_refused_at_once() {
+    second_run_is_refused_while_the_first_holds_file(false);
+}
+
+// ---------------------------------------------------------------------------
+// 7. kill -9
+// ---------------------------------------------------------------------------
+
+#[test]
+fn sigkill_mid_stream_leaves_file_as_it_was() {
+    for existing in [true, false] {
+        let dir = Dir::new(&format!("kill-{existing}"));
+        if existing {
+            dir.write("c.json", SAVED, 0o640);
+        }
+        let before = state(&dir, "c.json");
+        let server = Server::start(vec![Reply::sse_steps_with(
+            vec![Step::write(chunk("partial"))],
+            SseEnd::Hold,
+        )]);
+        let run = run_in(&dir, &server)
+            .args(["-c", "c.json", "second?"])
+            .spawn();
+        assert!(run.wait_stdout_contains(b"partial", T), "no output");
+        run.signal(SIGKILL);
+        let out = run.wait();
+        assert_eq!(out.signal, Some(SIGKILL), "{}", out.report());
+        assert_eq!(
+            state(&dir, "c.json"),
+            before,
+            "existing: {existing}\n{}",
+            out.report()
+        );
+
+        // A killed run holds no lock: the next one goes ahead.
+        turn(&dir, &["-c", "c.json", "second?"], "second!");
+        if existing {
+            assert_eq!(dir.read("c.json"), SAVED_NEXT);
+        }
+        assert_eq!(dir.list(), ["c.json"]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 8. Usage errors
+// ---------------------------------------------------------------------------
+
+/// In a directory holding `c.json` (= `SAVED`), a request file `x.json` and
+/// a recording `x.sse`: `args` is a usage error naming each of `want`, with
+/// no request and nothing on disk changed. Returns the error line.
+fn assert_usage_error_leaves_file(args: &[&str], want: &[&str]) -> String {
+    let dir = Dir::new("usage");
+    dir.write("c.json", SAVED, 0o640);
+    dir.write(
+        "x.json",
+        r#"{"messages":[{"role":"user","content":"hi"}]}"#,
+        0o644,
+    );
+    let sse = format!("{}{}{DONE}", chunk("recorded"), finish("stop"));
+    dir.write("x.sse", &sse, 0o644);
+    let before = state(&dir, "c.json");
+    let server = Server::start(vec![answer("never")]);
+    let out = run_in(&dir, &server).args(args).run();
+    let line = assert_usage_error(&out, &server);
+    for w in want {
+        assert!(
+            line.contains(w),
+            "{args:?}: {w:?} not named\n{}",
+            out.report()
+        );
+    }
+    assert_eq!(state(&dir, "c.json"), before, "{args:?}\n{}", out.report());
+    line
+}
+
+#[test]
+fn chat_with_request_is_a_usage_error() {
+    assert_usage_error_leaves_file(
+        &["-c", "c.json", "--request", "x.json", "hi"],
+        &["--chat", "--request"],
+    );
+}
+
+#[test]
+fn chat_with_from_sse_is_a_usage_error() {
+    assert_usage_error_leaves_file(
+        &["-c", "c.json", "--from-sse", "x.sse"],
+        &["--chat", "--from-sse"],
+    );
+}
+
+#[test]
+fn chat_with_list_models_is_a_usage_error() {
+    assert_usage_error_leaves_file(
+        &["-c", "c.json", "--list-models"],
+        &["--chat", "--list-models"],
+    );
+}
+
+#[test]
+fn chat_dash_is_a_usage_error() {
+    assert_usage_error_leaves_file(&["-c", "-", "hi"], &["-c -"]);
+}
+
+#[test]
+fn chat_needs_a_prompt_like_a_plain_run() {
+    for args in [&["-c", "c.json"][..], &["-c", "c.json", "--no-stdin"][..]] {
+        let line = assert_usage_error_leaves_file(args, &[]);
+        assert_eq!(line, "orstream: error: no prompt given", "{args:?}");
+    }
+    let line = assert_usage_error_leaves_file(&["-c", "c.json", " \t "], &[]);
+    assert_eq!(line, "orstream: error: the prompt is empty");
+
+    // A missing FILE is not created either.
+    let dir = Dir::new("noprompt");
+    let server = Server::start(vec![answer("never")]);
+    let out = run_in(&dir, &server).args(["-c", "c.json"]).run();
+    let line = assert_usage_error(&out, &server);
+    assert_eq!(line, "orstream: error: no prompt given");
+    assert!(dir.list().is_empty(), "{:?}", dir.list());
+}
+
+/// FILE (written with `contents`) is not a conversation: exit 2 naming
+/// FILE and each of `want`, no request, FILE untouched.
+fn assert_bad_file(contents: &str, want: &[&str]) {
+    let dir = Dir::new("bad");
+    dir.write("bad.json", contents, 0o600);
+    let before = state(&dir, "bad.json");
+    let server = Server::start(vec![answer("never")]);
+    let out = run_in(&dir, &server).args(["-c", "bad.json", "hi"]).run();
+    let line = assert_usage_error(&out, &server);
+    assert!(
+        line.contains("bad.json"),
+        "FILE not named\n{}",
+        out.report()
+    );
+    for w in want {
+        assert!(line.contains(w), "{w:?} missing\n{}", out.report());
+    }
+    assert_eq!(state(&dir, "bad.json"), before, "{}", out.report());
+}
+
+#[test]
+fn invalid_json_file_names_file_line_and_column() {
+    assert_bad_file("{\n  \"messages\": x\n}\n", &["line 2 column 15"]);
+}
+
+#[test]
+fn json_array_file_is_a_usage_error() {
+    assert_bad_file(r#"[{"role":"user","content":"hi"}]"#, &["line 1 column"]);
+}
+
+#[test]
+fn file_without_messages_array_is_a_usage_error() {
+    assert_bad_file(r#"{"model":"a/b"}"#, &["messages", "line 1 column 15"]);
+    assert_bad_file(r#"{"messages":"hi"}"#, &["line 1 column"]);
+}
+
+// ---------------------------------------------------------------------------
+// Symlinks, and a FILE another program changes during the run
+// ---------------------------------------------------------------------------
+
+#[test]
+fn symlink_file_is_followed_and_stays_a_link() {
+    let dir = Dir::new("symlink");
+    fs::create_dir(dir.join("real")).unwrap();
+    dir.write("real/conv.json", SAVED, 0o644);
+    symlink("real/conv.json", dir.join("link.json")).unwrap();
+    let before = dir.ino("real/conv.json");
+
+    let body = turn(&dir, &["-c", "link.json", "second?"], "second!");
+    assert_eq!(body, SAVED_NEXT_REQUEST);
+    let link = fs::symlink_metadata(dir.join("link.json")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link was replaced");
+    assert_eq!(
+        fs::read_link(dir.join("link.json")).unwrap(),
+        Path::new("real/conv.json")
+    );
+    assert_eq!(dir.read("real/conv.json"), SAVED_NEXT);
+    assert_eq!(dir.mode("real/conv.json"), 0o644);
+    assert_ne!(dir.ino("real/conv.json"), before);
+    assert_eq!(dir.list(), ["link.json", "real"]);
+    assert_eq!(list(&dir.join("real")), ["conv.json"]);
+
+    // A dangling link: its target is created, and the link stays.
+    symlink("real/new.json", dir.join("dangling.json")).unwrap();
+    turn(
+        &dir,
+        &["-c", "dangling.json", "-m", "x/y", "first?"],
+        "first!",
+    );
+    assert!(fs::symlink_metadata(dir.join("dangling.json"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(dir.read("real/new.json"), SAVED);
+    assert_eq!(dir.mode("real/new.json"), 0o600);
+    assert_eq!(dir.list(), ["dangling.json", "link.json", "real"]);
+    assert_eq!(list(&dir.join("real")), ["conv.json", "new.json"]);
+}
+
+/// A run held mid-stream on `c.json`; `meddle` plays another program while
+/// it is held; the run must then exit 1 naming FILE and leave `c.json` as
+/// `meddle` made it.
+fn assert_meddling_is_not_overwritten(existing: bool, meddle: impl FnOnce(&Dir)) {
+    let dir = Dir::new(&format!("meddle-{existing}"));
+    if existing {
+        dir.write("c.json", SAVED, 0o600);
+    }
+    let server = Server::start(vec![held_answer(" done")]);
+    let run = run_in(&dir, &server)
+        .args(["-c", "c.json", "second?"])
+        .spawn();
+    assert!(run.wait_stdout_contains(b"partial", T), "no output");
+    meddle(&dir);
+    let theirs = state(&dir, "c.json");
+    server.release();
+    let out = run.wait();
+    out.assert_code(1);
+    let line = error_line(&out);
+    assert!(line.contains("c.json"), "FILE not named\n{}", out.report());
+    assert_eq!(
+        state(&dir, "c.json"),
+        theirs,
+        "the other program's FILE was overwritten\n{}",
+        out.report()
+    );
+}
+
+#[test]
+fn file_replaced_by_another_program_during_the_run_is_not_overwritten() {
+    assert_meddling_is_not_overwritten(true, |dir| {
+        // An editor's save: a new file renamed over FILE.
+        dir.write("edited.tmp", "{\"messages\":[]}\n", 0o600);
+        fs::rename(dir.join("edited.tmp"), dir.join("c.json")).unwrap();
+    });
+}
+
+#[test]
+fn file_created_by_another_program_during_the_run_is_not_overwritten() {
+    assert_meddling_is_not_overwritten(false, |dir| {
+        dir.write("c.json", "{\"messages\":[]}\n", 0o600);
+    });
+}
+
+#[test]
+#[ignore = "BUG: a FILE changed in place (same inode, e.g. `>>`) while the run is held is overwritten: exit 0, the other program's bytes lost (only a new inode is noticed)"]
+fn file_modified_in_place_by_another_program_during_the_run_is_not_overwritten() {
+    assert_meddling_is_not_overwritten(true, |dir| {
+        // `>>` or an editor that writes in place: same inode, new bytes.
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("c.json"))
+            .unwrap();
+        f.write_all(b"\n").unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------
+// 9. A save that fails
+// ---------------------------------------------------------------------------
+
+/// Tests run as root, so a read-only directory stops nothing. A file size
+/// limit does: the child's RLIMIT_FSIZE is lowered while it is held
+/// mid-stream, so writing the new file fails with EFBIG. SIGXFSZ is ignored
+/// in this process first; an ignored signal stays ignored across fork and
+/// exec, so the child gets the error instead of being killed.
+fn ignore_sigxfsz() {
+    static ONCE: Once = Once::new();
+    // SAFETY: setting a signal to SIG_IGN installs no handler code.
+    ONCE.call_once(|| unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    });
+}
+
+fn ignores_sigxfsz(pid: u32) -> bool {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGXFSZ - 1)) != 0)
+}
+
+fn limit_file_size(pid: u32, bytes: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: bytes,
+    };
+    // SAFETY: `limit` is a valid rlimit for the call; no old value asked.
+    let r = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_FSIZE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(r, 0, "prlimit: {}", io::Error::last_os_error());
+}
+
+#[test]
+fn failed_save_is_exit_1_naming_file_and_leaves_it_alone() {
+    ignore_sigxfsz();
+    for existing in [true, false] {
+        let dir = Dir::new(&format!("savefail-{existing}"));
+        if existing {
+            dir.write("c.json", SAVED, 0o640);
+        }
+        let before = state(&dir, "c.json");
+        let server = Server::start(vec![held_answer(" done")]);
+        let run = run_in(&dir, &server)
+            .args(["-c", "c.json", "second?"])
+            .spawn();
+        assert!(run.wait_stdout_contains(b"partial", T), "no output");
+        assert!(
+            ignores_sigxfsz(run.pid()),
+            "SIGXFSZ not ignored in the child"
+        );
+        limit_file_size(run.pid(), 16);
+        server.release();
+        let out = run.wait();
+        out.assert_code(1);
+        assert_eq!(out.stdout_str(), "partial done\n", "{}", out.report());
+        let line = error_line(&out);
+        eprintln!("failed save, existing FILE: {existing}: {line}");
+        assert!(line.contains("c.json"), "FILE not named\n{}", out.report());
+        assert_eq!(
+            state(&dir, "c.json"),
+            before,
+            "existing: {existing}\n{}",
+            out.report()
+        );
+    }
+}
