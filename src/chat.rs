@@ -62,7 +62,7 @@ pub struct Chat {
 struct Held {
     /// Never read: it is kept open because closing it releases the lock.
     _file: File,
-    id: (u64, u64),
+    id: FileId,
 }
 
 #[derive(Clone, Copy)]
@@ -149,7 +149,7 @@ impl Chat {
         file: &File,
         temp: &Path,
         write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
-    ) -> Result<(u64, u64), String> {
+    ) -> Result<FileId, String> {
         let reason = |e: io::Error| io_reason(&e);
         let mut out = BufWriter::with_capacity(64 * 1024, file);
         write(&mut out).map_err(reason)?;
@@ -190,7 +190,7 @@ impl Chat {
         let held = lock(&self.held).as_ref().map(|h| h.id);
         match (fs::metadata(&self.target), held) {
             (Ok(meta), Some(id)) if file_id(&meta) == id => Ok(()),
-            (Ok(_), Some(_)) => Err("it was replaced by another program during this run".into()),
+            (Ok(_), Some(_)) => Err("it was changed by another program during this run".into()),
             (Ok(_), None) => Err("it was created by another program during this run".into()),
             (Err(e), None) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             (Err(e), None) => Err(io_reason(&e)),
@@ -457,8 +457,19 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-fn file_id(meta: &fs::Metadata) -> (u64, u64) {
-    (meta.dev(), meta.ino())
+/// Which file, and which version of it: the inode tells a rename over FILE,
+/// size and mtime tell a program that rewrote it in place (the advisory lock
+/// only keeps other orstreams out).
+type FileId = (u64, u64, u64, i64, i64);
+
+fn file_id(meta: &fs::Metadata) -> FileId {
+    (
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+    )
 }
 
 fn uid() -> u32 {
@@ -825,7 +836,7 @@ mod tests {
         assert_eq!(e.kind.code(), 1);
         assert!(e
             .message
-            .ends_with("replaced by another program during this run"));
+            .ends_with("changed by another program during this run"));
         assert_eq!(fs::read_to_string(&path).unwrap(), "edited");
         assert_eq!(dir.list(), ["c.json"]);
 

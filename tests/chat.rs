@@ -967,7 +967,6 @@ fn reasoning_and_tool_calls_are_not_saved() {
 }
 
 #[test]
-#[ignore = "BUG: -a is not wired into the request at all (plain runs too): `-c c.json -a note.txt Summarise` sends content \"Summarise\", and `-c c.json -a note.txt` alone exits 2 \"no prompt given\""]
 fn attachments_are_saved_in_the_user_message_as_sent() {
     let dir = Dir::new("attach");
     dir.write("note.txt", "note text", 0o644);
@@ -1356,7 +1355,6 @@ fn file_created_by_another_program_during_the_run_is_not_overwritten() {
 }
 
 #[test]
-#[ignore = "BUG: a FILE changed in place (same inode, e.g. `>>`) while the run is held is overwritten: exit 0, the other program's bytes lost (only a new inode is noticed)"]
 fn file_modified_in_place_by_another_program_during_the_run_is_not_overwritten() {
     assert_meddling_is_not_overwritten(true, |dir| {
         // `>>` or an editor that writes in place: same inode, new bytes.
