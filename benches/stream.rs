@@ -50,6 +50,24 @@
 //!   way for reference (it keeps the default dispositions and dies of the
 //!   signal).
 //!
+//! Added for issue 9 (SPEC §8, attachments; memory flat whatever they weigh):
+//!
+//! * **attachment upload**: a 1 MiB and a 100 MiB PDF-looking file
+//!   (`%PDF-1.4\n`, then pseudo-random bytes, written under
+//!   `CARGO_TARGET_TMPDIR` and deleted after) sent as
+//!   `orstream --base-url … -a FILE summarise`, beside
+//!   `curl -sN --data-binary @body.json -H 'Content-Type: application/json'`
+//!   of the same request. `body.json` is built once, untimed, and checked
+//!   byte for byte against what orstream sent on an uncounted warm-up run
+//!   (the server copies that one body to a file); so curl's time leaves out
+//!   the base64 encoding that orstream's includes. The `/attach/ID` route
+//!   reads the whole `Content-Length` body in 256 KiB reads and drops it,
+//!   then holds its answer (the 20-chunk stream) until the bench has read the
+//!   child's `VmHWM`, as `/bulk` holds its tail. Time is spawn → exit,
+//!   median; MB/s is body bytes over that time. The server answers
+//!   `Expect: 100-continue` (curl sends it for a body over 1 MiB) at once,
+//!   else curl would wait a second before sending.
+//!
 //! The server is never the bottleneck: bodies are rendered once before timing
 //! and written in 256 KiB writes; each connection has its own thread; the
 //! whole request (headers and `Content-Length` body) is read before the
@@ -65,13 +83,15 @@
 //!
 //! Environment:
 //! * `ORSTREAM_BENCH_QUICK=1`: far fewer runs and smaller streams (smoke run).
+//! * `ORSTREAM_BENCH_ONLY=stream` or `=attach`: only the issue 5 and 8
+//!   figures, or only the attachment upload (both when unset).
 //! * `ORSTREAM_BENCH_SERVE=PORT`: only run the server on PORT (0 = any) until
 //!   killed, e.g. for `valgrind --tool=callgrind orstream --base-url
 //!   http://127.0.0.1:PORT/bulk/20000/k32 hi`.
 //!
 //! URL scheme (base URL; the client appends `/chat/completions`):
 //! `/bulk/N/k32`, `/bulk/N/event` (`/bulk/N/F/ID`: hold the tail until the
-//! bench releases ID), `/drip/N/ID`, `/slow/ID`.
+//! bench releases ID), `/drip/N/ID`, `/slow/ID`, `/attach/ID`.
 //!
 //! Linux only (`wait4`, `kill`, `listen` and the `rusage` layout are declared
 //! here; they predate the crate's `libc` dependency). The TLS server uses the
@@ -80,8 +100,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::{c_int, c_long};
 use std::fmt::Write as _;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
@@ -289,6 +311,14 @@ fn render(n: usize, framing: Framing) -> Body {
     }
 }
 
+/// Whether `pid` is running (not gone, not a zombie waiting for `wait4`).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| Some(s.get(s.rfind(')')? + 2..)?.starts_with(['Z', 'X'])))
+        .is_some_and(|dead| !dead)
+}
+
 /// `VmHWM` (peak RSS of the current image) from `/proc/PID/status`, in KiB.
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -309,6 +339,20 @@ struct ConnLog {
     closed: Option<Instant>,
     /// The bench let a held `/bulk` body finish.
     released: bool,
+    /// `/attach/ID`: the request body as the server read it.
+    upload: Option<Upload>,
+    /// `/attach/ID`: copy the body into this file (set before the run).
+    capture: Option<PathBuf>,
+}
+
+/// What the server read of an `/attach/ID` request body.
+#[derive(Clone, Debug)]
+struct Upload {
+    /// The `Content-Length` header.
+    length: u64,
+    /// Body bytes read before the client stopped sending, or the read error.
+    received: Result<u64, String>,
+    expect_continue: bool,
 }
 
 #[derive(Default)]
@@ -362,6 +406,41 @@ impl State {
             conns = self
                 .changed
                 .wait_timeout(conns, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// The server will copy `/attach/ID`'s body into `path`.
+    fn capture_to(&self, id: u64, path: &Path) {
+        lock(&self.conns).entry(id).or_default().capture = Some(path.to_path_buf());
+    }
+
+    fn take_capture(&self, id: u64) -> Option<PathBuf> {
+        lock(&self.conns).get_mut(&id)?.capture.take()
+    }
+
+    fn uploaded(&self, id: u64, upload: Upload) {
+        lock(&self.conns).entry(id).or_default().upload = Some(upload);
+        self.changed.notify_all();
+    }
+
+    /// Waits until the server has read `/attach/ID`'s whole body (or the
+    /// client stopped sending); None if child `pid` ended first or after
+    /// `timeout`. The 50 ms slices only matter when the child died.
+    fn wait_upload(&self, id: u64, pid: u32, timeout: Duration) -> Option<Upload> {
+        let deadline = Instant::now() + timeout;
+        let mut conns = lock(&self.conns);
+        loop {
+            if let Some(u) = conns.get(&id).and_then(|l| l.upload.clone()) {
+                return Some(u);
+            }
+            if Instant::now() >= deadline || !alive(pid) {
+                return None;
+            }
+            conns = self
+                .changed
+                .wait_timeout(conns, Duration::from_millis(50))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
@@ -468,14 +547,21 @@ impl Server {
     }
 }
 
-/// The request line's path and the `User-Agent`.
+/// The request line's path, the `User-Agent`, the `Content-Length`.
 struct Request {
     path: String,
     agent: String,
+    length: u64,
+    /// The client sent `Expect: 100-continue` (curl does for a body over
+    /// 1 MiB, and waits a second for the `100 Continue` before sending it).
+    expect_continue: bool,
 }
 
-/// Reads the request line, headers and `Content-Length` body.
-fn read_request(sock: &mut impl Read) -> io::Result<Request> {
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Reads the request line and headers (answering `Expect: 100-continue`);
+/// returns them and the body bytes that came in the same reads.
+fn read_head(sock: &mut (impl Read + Write)) -> io::Result<(Request, Vec<u8>)> {
     let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
     let mut buf = Vec::with_capacity(4096);
     let mut tmp = [0u8; 4096];
@@ -507,19 +593,64 @@ fn read_request(sock: &mut impl Read) -> io::Result<Request> {
             .map(|(_, v)| *v)
     };
     let length = header("content-length")
-        .map(|v| v.parse::<usize>().map_err(|_| bad("Content-Length")))
+        .map(|v| v.parse::<u64>().map_err(|_| bad("Content-Length")))
         .transpose()?
         .unwrap_or(0);
     let agent = header("user-agent").unwrap_or("").to_string();
-    let mut have = buf.len() - head_end;
-    while have < length {
-        let n = sock.read(&mut tmp)?;
-        if n == 0 {
-            return Err(bad("EOF in request body"));
-        }
-        have += n;
+    let expect_continue = header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if expect_continue {
+        sock.write_all(CONTINUE)?;
     }
-    Ok(Request { path, agent })
+    let early = buf.split_off(head_end);
+    let req = Request {
+        path,
+        agent,
+        length,
+        expect_continue,
+    };
+    Ok((req, early))
+}
+
+/// Reads the rest of a `length`-byte body (`early` came with the head) into
+/// `sink`, in [`WRITE_SIZE`] reads; returns the bytes read, fewer than
+/// `length` if the client closed first.
+fn read_body(
+    sock: &mut impl Read,
+    early: &[u8],
+    length: u64,
+    sink: &mut impl Write,
+) -> io::Result<u64> {
+    let mut have = early.len() as u64;
+    sink.write_all(early)?;
+    let mut tmp = vec![0u8; WRITE_SIZE];
+    while have < length {
+        let want = (length - have).min(tmp.len() as u64) as usize;
+        let n = sock.read(&mut tmp[..want])?;
+        if n == 0 {
+            break;
+        }
+        sink.write_all(&tmp[..n])?;
+        have += n as u64;
+    }
+    Ok(have)
+}
+
+/// Reads the rest of `req`'s body and throws it away.
+fn discard_body(sock: &mut impl Read, req: &Request, early: &[u8]) -> io::Result<()> {
+    if read_body(sock, early, req.length, &mut io::sink())? < req.length {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "EOF in request body",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the request line, headers and `Content-Length` body (discarded).
+fn read_request(sock: &mut (impl Read + Write)) -> io::Result<Request> {
+    let (req, early) = read_head(sock)?;
+    discard_body(sock, &req, &early)?;
+    Ok(req)
 }
 
 /// The path's segments before `/chat/completions` (none for any other path).
@@ -588,10 +719,55 @@ fn handle_tls(tcp: TcpStream, config: Arc<rustls::ServerConfig>, state: &State) 
     Ok(())
 }
 
+/// `/attach/ID`: reads the whole body (copied to the capture file if the
+/// bench asked for one, else dropped as it comes, never held), logs its
+/// size, holds the answer until the bench has read the child's peak RSS,
+/// then answers the 20-chunk stream.
+fn serve_attach(
+    sock: &mut TcpStream,
+    state: &State,
+    id: u64,
+    req: &Request,
+    early: &[u8],
+) -> io::Result<()> {
+    let received = match state.take_capture(id) {
+        Some(path) => File::create(&path).and_then(|f| {
+            let mut f = io::BufWriter::with_capacity(WRITE_SIZE, f);
+            let n = read_body(sock, early, req.length, &mut f)?;
+            f.flush()?;
+            Ok(n)
+        }),
+        None => read_body(sock, early, req.length, &mut io::sink()),
+    };
+    let complete = matches!(received, Ok(n) if n == req.length);
+    state.uploaded(
+        id,
+        Upload {
+            length: req.length,
+            received: received.map_err(|e| e.to_string()),
+            expect_continue: req.expect_continue,
+        },
+    );
+    if !complete {
+        return Ok(());
+    }
+    state.wait_released(id, Duration::from_secs(20));
+    sock.write_all(RESPONSE_HEAD)?;
+    sock.write_all(&state.body(20, Framing::K32).wire)?;
+    let _ = sock.shutdown(Shutdown::Write);
+    Ok(())
+}
+
 fn handle(mut sock: TcpStream, state: &Arc<State>) -> io::Result<()> {
     sock.set_nodelay(true)?;
-    let req = read_request(&mut sock)?;
+    let (req, early) = read_head(&mut sock)?;
     let scenario = scenario(&req.path);
+    if let ["attach", id] = scenario.as_slice() {
+        if let Some(id) = num(id) {
+            return serve_attach(&mut sock, state, id, &req, &early);
+        }
+    }
+    discard_body(&mut sock, &req, &early)?;
     if serve_bulk(&mut sock, state, &scenario)? {
         let _ = sock.shutdown(Shutdown::Write);
         return Ok(());
@@ -1259,6 +1435,8 @@ struct Plan {
     drip_chunks: usize,
     drip_runs: usize,
     stop_runs: usize,
+    /// Attachment sizes in bytes, each with its number of counted runs.
+    attach: [(u64, usize); 2],
 }
 
 impl Plan {
@@ -1272,6 +1450,7 @@ impl Plan {
                 drip_chunks: 50,
                 drip_runs: 1,
                 stop_runs: 4,
+                attach: [(MIB, 3), (10 * MIB, 1)],
             }
         } else {
             Plan {
@@ -1282,6 +1461,7 @@ impl Plan {
                 drip_chunks: 200,
                 drip_runs: 3,
                 stop_runs: 20,
+                attach: [(MIB, 11), (100 * MIB, 5)],
             }
         }
     }
@@ -1298,32 +1478,481 @@ struct Bulk {
     wall: Duration,
 }
 
-fn main() {
-    if let Ok(port) = std::env::var("ORSTREAM_BENCH_SERVE") {
-        let server = Server::start(port.parse().expect("ORSTREAM_BENCH_SERVE=PORT"));
-        println!(
-            "serving on {} and {} (SSL_CERT_FILE={})",
-            server.url("bulk/20000/k32"),
-            server.tls_url("bulk/20000/k32"),
-            fixture("ca.pem")
-        );
-        loop {
-            thread::park();
+// ---------------------------------------------------------------------------
+// Attachment upload (issue 9)
+// ---------------------------------------------------------------------------
+
+const MIB: u64 = 1024 * 1024;
+const ATTACH_PROMPT: &str = "summarise";
+
+/// A PDF-looking file of `size` bytes: `%PDF-1.4\n`, then xorshift64*
+/// bytes (written out, not sparse: base64 and the page cache see real data).
+fn make_pdf(path: &Path, size: u64) -> io::Result<()> {
+    let mut f = io::BufWriter::with_capacity(WRITE_SIZE, File::create(path)?);
+    let head = b"%PDF-1.4\n";
+    f.write_all(&head[..head.len().min(size as usize)])?;
+    let mut left = size.saturating_sub(head.len() as u64);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut block = vec![0u8; WRITE_SIZE];
+    while left > 0 {
+        for word in block.chunks_exact_mut(8) {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            word.copy_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+        }
+        let n = left.min(block.len() as u64) as usize;
+        f.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    f.flush()
+}
+
+/// The request body of `orstream -a FILE summarise` (SPEC §8; keys in the
+/// order request.rs writes them) around the file's base64: (before, after).
+fn attach_json(filename: &str) -> (String, String) {
+    let before = format!(
+        r#"{{"messages":[{{"role":"user","content":[{{"type":"text","text":"{ATTACH_PROMPT}"}},{{"type":"file","file":{{"filename":"{filename}","file_data":"data:application/pdf;base64,"#
+    );
+    let after = r#""}}]}],"model":"openrouter/auto","stream":true,"stream_options":{"include_usage":true}}"#;
+    (before, after.to_string())
+}
+
+/// Writes `body.json` for curl: the JSON around `pdf`'s data, base64-encoded
+/// in 192 KiB blocks (a multiple of 3, so the pieces join without padding).
+/// Returns its length.
+fn make_body_json(pdf: &Path, out: &Path) -> io::Result<u64> {
+    use base64::Engine;
+    let name = pdf.file_name().unwrap().to_string_lossy();
+    let (before, after) = attach_json(&name);
+    let mut src = File::open(pdf)?;
+    let mut f = io::BufWriter::with_capacity(WRITE_SIZE, File::create(out)?);
+    f.write_all(before.as_bytes())?;
+    let mut block = vec![0u8; 3 * 64 * 1024];
+    let mut text = String::new();
+    loop {
+        let mut n = 0;
+        while n < block.len() {
+            match src.read(&mut block[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        text.clear();
+        base64::engine::general_purpose::STANDARD.encode_string(&block[..n], &mut text);
+        f.write_all(text.as_bytes())?;
+    }
+    f.write_all(after.as_bytes())?;
+    f.flush()?;
+    Ok(std::fs::metadata(out)?.len())
+}
+
+/// The first offset at which two files differ (the shorter one's length if
+/// one is a prefix of the other); None if they are equal.
+fn first_difference(a: &Path, b: &Path) -> io::Result<Option<u64>> {
+    let (mut fa, mut fb) = (File::open(a)?, File::open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; WRITE_SIZE], vec![0u8; WRITE_SIZE]);
+    let mut at = 0u64;
+    loop {
+        let na = read_full(&mut fa, &mut ba)?;
+        let nb = read_full(&mut fb, &mut bb)?;
+        if let Some(i) = (0..na.min(nb)).find(|&i| ba[i] != bb[i]) {
+            return Ok(Some(at + i as u64));
+        }
+        if na != nb {
+            return Ok(Some(at + na.min(nb) as u64));
+        }
+        if na == 0 {
+            return Ok(None);
+        }
+        at += na as u64;
+    }
+}
+
+/// Reads until `buf` is full or EOF; returns the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
         }
     }
-    let bin = env!("CARGO_BIN_EXE_orstream");
-    assert!(
-        std::path::Path::new(bin).exists(),
-        "{bin} is missing: run `cargo build --release` (cargo bench normally builds it)"
-    );
-    let plan = Plan::new(std::env::var_os("ORSTREAM_BENCH_QUICK").is_some_and(|v| v != "0"));
-    let server = Server::start(0);
-    let ids = AtomicU64::new(1);
-    let next_id = || ids.fetch_add(1, Ordering::Relaxed);
-    let mut anomalies = Vec::new();
-    let bench_start = Instant::now();
+    Ok(n)
+}
+
+/// One upload: spawn → reaped, the child's CPU, its `VmHWM` once the server
+/// had the whole body.
+#[derive(Clone, Copy)]
+struct UploadRun {
+    wall: Duration,
+    cpu: Duration,
+    hwm_kib: u64,
+}
+
+/// `orstream --base-url … -a PDF summarise`, or `curl -sN --data-binary
+/// @body.json -H 'Content-Type: application/json' …/chat/completions`.
+fn upload_command(tool: Tool, base: &str, pdf: &Path, body_json: &Path) -> Command {
+    let mut c = match tool {
+        Tool::Curl => {
+            let mut c = Command::new(which("curl"));
+            c.arg("-sN")
+                .arg("--data-binary")
+                .arg(format!("@{}", body_json.display()))
+                .args(["-H", "Content-Type: application/json"])
+                .arg(format!("{base}/chat/completions"));
+            c
+        }
+        _ => {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_orstream"));
+            c.args(["--base-url", base, "--retries", "0", "-a"])
+                .arg(pdf)
+                .arg(ATTACH_PROMPT);
+            c
+        }
+    };
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// The files of one attachment size: the PDF, curl's `body.json` and its
+/// length (the body both clients should send).
+struct AttachFiles {
+    pdf: PathBuf,
+    body_json: PathBuf,
+    body: u64,
+}
+
+/// One `/attach/ID` run. The server reads the body as it comes and holds its
+/// answer; once it has the whole body the bench reads the child's `VmHWM`
+/// (the upload is over: what is left is a 20-chunk answer) and lets the
+/// server answer. With `capture`, the server also copies the body there.
+fn run_upload(
+    tool: Tool,
+    server: &Server,
+    files: &AttachFiles,
+    capture: Option<&Path>,
+    id: u64,
+    anomalies: &mut Vec<String>,
+) -> Option<(UploadRun, Upload)> {
+    let (pdf, expect_body) = (&files.pdf, files.body);
+    let what = format!("{} attach {}", tool.name(), pdf.display());
+    if let Some(path) = capture {
+        server.state.capture_to(id, path);
+    }
+    let base = server.url(&format!("attach/{id}"));
+    let cmd = upload_command(tool, &base, pdf, &files.body_json);
+    let mut run = spawn_command(tool, cmd);
+    let pid = run.child.id();
+    let mut out = run.stdout.take().unwrap();
+    let drain = thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0;
+        while let Ok(n @ 1..) = out.read(&mut buf) {
+            total += n;
+        }
+        total
+    });
+    let upload = server.state.wait_upload(id, pid, Duration::from_secs(120));
+    let hwm = vm_hwm_kib(pid);
+    server.state.release(id);
+    let (r, err) = run.finish();
+    let len = drain.join().unwrap_or(0);
+    check(anomalies, tool, &what, &r, Status::Code(0), &err);
+    let answer = server.state.body(20, Framing::K32);
+    let want_len = if tool == Tool::Curl {
+        answer.sse_len.0
+    } else {
+        answer.text_len.0
+    };
+    if len != want_len {
+        anomalies.push(format!(
+            "{what}: {len} bytes on stdout (expected {want_len})"
+        ));
+    }
+    let Some(upload) = upload else {
+        anomalies.push(format!("{what}: the server never had the whole body"));
+        return None;
+    };
+    if upload.length != expect_body || upload.received != Ok(expect_body) {
+        anomalies.push(format!(
+            "{what}: Content-Length {}, read {:?}, expected {expect_body}",
+            upload.length, upload.received
+        ));
+    }
+    let Some(hwm_kib) = hwm else {
+        anomalies.push(format!("{what}: no VmHWM"));
+        return None;
+    };
+    let run = UploadRun {
+        wall: r.wall,
+        cpu: r.cpu,
+        hwm_kib,
+    };
+    Some((run, upload))
+}
+
+/// `/proc/loadavg`'s first three fields.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+/// What one attachment size gave.
+struct AttachResult {
+    size: u64,
+    /// `body.json`'s length, and the base64 part of it.
+    body: u64,
+    base64: u64,
+    runs: HashMap<Tool, Vec<UploadRun>>,
+    /// curl sent `Expect: 100-continue` (the server answered it at once).
+    curl_expect: bool,
+}
+
+/// The attachment upload (issue 9): orstream `-a FILE.pdf` against curl
+/// `--data-binary @body.json` of the same request, for each size of the
+/// plan; writes the tables to `w`.
+fn attach_suite(bench: &Bench, anomalies: &mut Vec<String>, w: &mut String) {
+    let server = &bench.server;
+    let clients = [Tool::Orstream, Tool::Curl];
+    let load_before = load_average();
+    let dir = PathBuf::from(format!(
+        "{}/bench-attach-{}",
+        env!("CARGO_TARGET_TMPDIR"),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut results = Vec::new();
+    for (size, runs) in bench.plan.attach {
+        let tag = format!("{}MiB", size / MIB);
+        let pdf = dir.join(format!("paper-{tag}.pdf"));
+        let body_json = dir.join(format!("body-{tag}.json"));
+        let sent = dir.join(format!("sent-{tag}.json"));
+        make_pdf(&pdf, size).unwrap_or_else(|e| panic!("{}: {e}", pdf.display()));
+        let body = make_body_json(&pdf, &body_json)
+            .unwrap_or_else(|e| panic!("{}: {e}", body_json.display()));
+        bench.say(format!(
+            "attach: {tag} PDF, body {body} bytes, {runs} runs per client"
+        ));
+        let mut files = AttachFiles {
+            pdf,
+            body_json,
+            body,
+        };
+        // Warm-up, not counted: the files into the page cache, and orstream's
+        // body copied to `sent` to check that curl sends the same request.
+        let first = run_upload(
+            Tool::Orstream,
+            server,
+            &files,
+            Some(&sent),
+            bench.next_id(),
+            anomalies,
+        );
+        match first_difference(&sent, &files.body_json) {
+            Ok(None) => {}
+            Ok(Some(at)) => anomalies.push(format!(
+                "attach {tag}: orstream's body differs from body.json at byte {at}; curl sends orstream's"
+            )),
+            Err(e) => anomalies.push(format!("attach {tag}: comparing the bodies: {e}")),
+        }
+        if first.is_some() && std::fs::rename(&sent, &files.body_json).is_ok() {
+            // What orstream sent is what curl gets, even if they differ.
+            files.body = std::fs::metadata(&files.body_json).map_or(body, |m| m.len());
+        }
+        let _ = std::fs::remove_file(&sent);
+        let warm = run_upload(Tool::Curl, server, &files, None, bench.next_id(), anomalies);
+        let curl_expect = warm.is_some_and(|(_, u)| u.expect_continue);
+        let mut by_tool: HashMap<Tool, Vec<UploadRun>> = HashMap::new();
+        for round in 0..runs {
+            let mut order = clients;
+            order.rotate_left(round % clients.len());
+            for tool in order {
+                let id = bench.next_id();
+                if let Some((r, _)) = run_upload(tool, server, &files, None, id, anomalies) {
+                    by_tool.entry(tool).or_default().push(r);
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&files.pdf);
+        let _ = std::fs::remove_file(&files.body_json);
+        results.push(AttachResult {
+            size,
+            body: files.body,
+            base64: size.div_ceil(3) * 4,
+            runs: by_tool,
+            curl_expect,
+        });
+    }
+    let _ = std::fs::remove_dir(&dir);
+    let load_after = load_average();
+    bench.say("attach: done".to_string());
+
+    // --- report ---------------------------------------------------------
+    let fmt_size = |n: u64| format!("{} MiB", n / MIB);
+    let walls = |r: &AttachResult, tool| -> Vec<Duration> {
+        r.runs
+            .get(&tool)
+            .map_or(Vec::new(), |v| v.iter().map(|u| u.wall).collect())
+    };
+    let cpus = |r: &AttachResult, tool| -> Vec<Duration> {
+        r.runs
+            .get(&tool)
+            .map_or(Vec::new(), |v| v.iter().map(|u| u.cpu).collect())
+    };
+    let hwm = |r: &AttachResult, tool| -> Option<u64> {
+        r.runs.get(&tool)?.iter().map(|u| u.hwm_kib).max()
+    };
+    let rate = |bytes: u64, d: Duration| bytes as f64 / 1e6 / d.as_secs_f64();
+    if !w.ends_with("\n\n") {
+        w.push('\n');
+    }
+    writeln!(
+        w,
+        "### Attachment upload (issue 9): `orstream -a FILE.pdf {ATTACH_PROMPT}` vs `curl -sN --data-binary @body.json`\n"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "Time: spawn → exit, median; peak RSS: the child's `VmHWM`, max of runs, read once the\n\
+         server has the whole body (it holds its 20-chunk answer until then). MB/s: body bytes / time.\n\
+         orstream's time includes base64-encoding the file while sending; curl's does not\n\
+         (body.json was made once, untimed; curl reads it whole into memory, then sends it).\n\
+         Load average before / after: {load_before} / {load_after}.\n"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "| size | orstream time | orstream peak RSS | curl time | curl peak RSS | body bytes | MB/s orstream / curl |"
+    )
+    .unwrap();
+    writeln!(w, "|---|---|---|---|---|---|---|").unwrap();
+    for r in &results {
+        let (o, c) = (walls(r, Tool::Orstream), walls(r, Tool::Curl));
+        if o.is_empty() || c.is_empty() {
+            writeln!(w, "| {} | no data | | | | {} | |", fmt_size(r.size), r.body).unwrap();
+            continue;
+        }
+        let (om, cm) = (pct(&o, 0.5), pct(&c, 0.5));
+        writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} (4·⌈n/3⌉ = {} + JSON {}) | {:.0} / {:.0} |",
+            fmt_size(r.size),
+            ms(om),
+            hwm(r, Tool::Orstream).map_or("—".to_string(), mib),
+            ms(cm),
+            hwm(r, Tool::Curl).map_or("—".to_string(), mib),
+            r.body,
+            r.base64,
+            r.body - r.base64,
+            rate(r.body, om),
+            rate(r.body, cm)
+        )
+        .unwrap();
+    }
+    if let Some(r) = results.iter().find(|r| r.size >= 100 * MIB) {
+        if let Some(h) = hwm(r, Tool::Orstream) {
+            writeln!(
+                w,
+                "\norstream's peak RSS with a {} attachment: {} (SPEC §8: under 16 MiB): {}.",
+                fmt_size(r.size),
+                mib(h),
+                verdict(h < 16 * 1024)
+            )
+            .unwrap();
+        }
+    }
+    writeln!(
+        w,
+        "\n| size | client | runs | min | p50 | max | CPU p50 | peak RSS (max) |"
+    )
+    .unwrap();
+    writeln!(w, "|---|---|---|---|---|---|---|---|").unwrap();
+    for r in &results {
+        for tool in clients {
+            let v = walls(r, tool);
+            if v.is_empty() {
+                continue;
+            }
+            writeln!(
+                w,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                fmt_size(r.size),
+                tool.name(),
+                v.len(),
+                ms(pct(&v, 0.0)),
+                ms(pct(&v, 0.5)),
+                ms(max(&v)),
+                ms(pct(&cpus(r, tool), 0.5)),
+                hwm(r, tool).map_or("—".to_string(), mib)
+            )
+            .unwrap();
+        }
+    }
+    for r in &results {
+        writeln!(
+            w,
+            "\n{}: curl sent `Expect: 100-continue`: {} (the server answers `100 Continue` at once).",
+            fmt_size(r.size),
+            if r.curl_expect { "yes" } else { "no" }
+        )
+        .unwrap();
+    }
+}
+
+/// Which parts of the bench run: `ORSTREAM_BENCH_ONLY=stream` (everything
+/// before issue 9) or `=attach` (the attachment upload); both when unset.
+struct Sections {
+    stream: bool,
+    attach: bool,
+}
+
+impl Sections {
+    fn from_env() -> Sections {
+        let only = std::env::var("ORSTREAM_BENCH_ONLY").unwrap_or_default();
+        let (stream, attach) = match only.as_str() {
+            "" => (true, true),
+            "stream" => (true, false),
+            "attach" => (false, true),
+            other => panic!("ORSTREAM_BENCH_ONLY={other}: expected `stream` or `attach`"),
+        };
+        Sections { stream, attach }
+    }
+}
+
+/// What every section shares.
+struct Bench {
+    plan: Plan,
+    server: Server,
+    ids: AtomicU64,
+    started: Instant,
+}
+
+impl Bench {
+    fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn say(&self, s: String) {
+        eprintln!("[{:6.1}s] {s}", self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Short requests, bulk, per-token latency, cancellation, signals while
+/// connecting (issues 5 and 8): runs them and writes their tables to `w`.
+fn stream_suite(bench: &Bench, anomalies: &mut Vec<String>, w: &mut String) {
+    let (plan, server) = (&bench.plan, &bench.server);
+    let next_id = || bench.next_id();
+    let say = |s: String| bench.say(s);
     let tools = [Tool::Orstream, Tool::OrstreamJson, Tool::Curl];
-    let say = |s: String| eprintln!("[{:6.1}s] {s}", bench_start.elapsed().as_secs_f64());
 
     // Render every body up front so no timing includes it.
     server.state.body(20, Framing::K32);
@@ -1353,8 +1982,8 @@ fn main() {
         let mut order = SHORT_TOOLS;
         order.rotate_left(round % SHORT_TOOLS.len());
         for tool in order {
-            let (r, len, err) = run_drained(tool, &tool.url(&server, "bulk/20/k32"));
-            check(&mut anomalies, tool, "short", &r, Status::Code(0), &err);
+            let (r, len, err) = run_drained(tool, &tool.url(server, "bulk/20/k32"));
+            check(anomalies, tool, "short", &r, Status::Code(0), &err);
             if len != tool.expected_len(&body) {
                 anomalies.push(format!("{} short: {len} bytes on stdout", tool.name()));
             }
@@ -1372,7 +2001,7 @@ fn main() {
             say(format!("bulk: {n} chunks, {} framing", f.name()));
             for _ in 0..plan.bulk_reps {
                 for tool in tools {
-                    let (r, hwm) = run_bulk(tool, &server, n, f, next_id(), &mut anomalies);
+                    let (r, hwm) = run_bulk(tool, server, n, f, next_id(), anomalies);
                     bulk.entry((tool, n, f)).or_default().push(Bulk {
                         cpu_per_chunk: r.cpu / n as u32,
                         hwm_kib: hwm.unwrap_or(0),
@@ -1392,7 +2021,7 @@ fn main() {
     let mut drip: HashMap<Tool, Vec<Duration>> = HashMap::new();
     for _ in 0..plan.drip_runs {
         for tool in [Tool::Orstream, Tool::Curl] {
-            let lat = run_drip(tool, &server, plan.drip_chunks, next_id(), &mut anomalies);
+            let lat = run_drip(tool, server, plan.drip_chunks, next_id(), anomalies);
             drip.entry(tool).or_default().extend(lat);
         }
     }
@@ -1409,7 +2038,7 @@ fn main() {
     ];
     for _ in 0..plan.stop_runs {
         for (tool, how, label) in cases {
-            if let Some((d, next)) = run_stop(tool, &server, how, next_id(), &mut anomalies) {
+            if let Some((d, next)) = run_stop(tool, server, how, next_id(), anomalies) {
                 let e = stops.entry((tool, label)).or_default();
                 e.0.push(d);
                 e.1.extend(next);
@@ -1427,7 +2056,7 @@ fn main() {
     for _ in 0..plan.stop_runs {
         for sig in SIGNALS {
             for tool in [Tool::Orstream, Tool::Curl] {
-                if let Some(d) = run_connect_signal(tool, &hung, sig, &mut anomalies) {
+                if let Some(d) = run_connect_signal(tool, &hung, sig, anomalies) {
                     connect.entry((tool, sig)).or_default().push(d);
                 }
             }
@@ -1437,8 +2066,6 @@ fn main() {
     say("done".to_string());
 
     // --- report ---------------------------------------------------------
-    let mut t = String::new();
-    let w = &mut t;
     let [small, big] = plan.bulk_sizes;
     let k = |n: usize| format!("{}k", n / 1000);
     let short_med = |tool| pct(&short[&tool], 0.5);
@@ -1463,16 +2090,6 @@ fn main() {
     };
     let ns = |d: Duration| format!("{:.3} µs", d.as_secs_f64() * 1e6);
 
-    writeln!(
-        w,
-        "\n## Results{}\n",
-        if plan.quick {
-            " (QUICK smoke run — not for RESULTS.md)"
-        } else {
-            ""
-        }
-    )
-    .unwrap();
     writeln!(
         w,
         "| figure | orstream | curl -sN | orstream / curl | target | result |"
@@ -1720,6 +2337,53 @@ fn main() {
     for e in lock(&server.state.tls_failures).iter() {
         anomalies.push(format!("TLS server: {e}"));
     }
+}
+
+fn main() {
+    if let Ok(port) = std::env::var("ORSTREAM_BENCH_SERVE") {
+        let server = Server::start(port.parse().expect("ORSTREAM_BENCH_SERVE=PORT"));
+        println!(
+            "serving on {} and {} (SSL_CERT_FILE={})",
+            server.url("bulk/20000/k32"),
+            server.tls_url("bulk/20000/k32"),
+            fixture("ca.pem")
+        );
+        loop {
+            thread::park();
+        }
+    }
+    let bin = env!("CARGO_BIN_EXE_orstream");
+    assert!(
+        std::path::Path::new(bin).exists(),
+        "{bin} is missing: run `cargo build --release` (cargo bench normally builds it)"
+    );
+    let plan = Plan::new(std::env::var_os("ORSTREAM_BENCH_QUICK").is_some_and(|v| v != "0"));
+    let sections = Sections::from_env();
+    let bench = Bench {
+        plan,
+        server: Server::start(0),
+        ids: AtomicU64::new(1),
+        started: Instant::now(),
+    };
+    let mut anomalies = Vec::new();
+    let mut t = String::new();
+    let w = &mut t;
+    writeln!(
+        w,
+        "\n## Results{}\n",
+        if bench.plan.quick {
+            " (QUICK smoke run — not for RESULTS.md)"
+        } else {
+            ""
+        }
+    )
+    .unwrap();
+    if sections.stream {
+        stream_suite(&bench, &mut anomalies, w);
+    }
+    if sections.attach {
+        attach_suite(&bench, &mut anomalies, w);
+    }
     writeln!(w, "\n### Anomalies\n").unwrap();
     if anomalies.is_empty() {
         writeln!(
@@ -1734,7 +2398,7 @@ fn main() {
     writeln!(
         w,
         "\nTotal bench time: {:.0} s",
-        bench_start.elapsed().as_secs_f64()
+        bench.started.elapsed().as_secs_f64()
     )
     .unwrap();
     print!("{t}");
