@@ -7,9 +7,9 @@
 //! the cancelled flag and calls `Agent::shutdown()`, which shuts down every
 //! socket the agent holds, so the main thread's blocked read returns within
 //! a millisecond, ends the line and prints what it must. A replay blocked
-//! reading a silent pipe has nothing pending either and exits at once. A
-//! watchdog covers a main thread stuck elsewhere (a full stdout pipe), and a
-//! second signal ends the process at once.
+//! reading a silent pipe is woken the same way, through a self-pipe it
+//! polls beside its input. A watchdog covers a main thread stuck elsewhere
+//! (a full stdout pipe), and a second signal ends the process at once.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
@@ -38,9 +38,10 @@ struct State {
     cancelled: AtomicBool,
     signals: AtomicU32,
     phase: AtomicU8,
-    /// Main is blocked reading something a shutdown cannot interrupt (a
-    /// replayed pipe) with all output flushed.
-    blocked: AtomicBool,
+    /// The write end of the self-pipe that wakes [`read_or_wake`].
+    wake_fd: Option<i32>,
+    /// Its read end.
+    wake_rx: Option<i32>,
     agent: Mutex<Option<ureq::Agent>>,
     /// Wakes a retry backoff early.
     wake: (Mutex<()>, Condvar),
@@ -52,11 +53,13 @@ static STATE: OnceLock<State> = OnceLock::new();
 /// Installs the handler. `exit` ends the process with 130; it is passed in
 /// so that only `main` decides how the process exits.
 pub fn install(exit: fn() -> !) -> Result<(), ctrlc::Error> {
+    let wake_pipe = self_pipe();
     let _ = STATE.set(State {
         cancelled: AtomicBool::new(false),
         signals: AtomicU32::new(0),
         phase: AtomicU8::new(Phase::Input as u8),
-        blocked: AtomicBool::new(false),
+        wake_fd: wake_pipe.map(|(_, w)| w),
+        wake_rx: wake_pipe.map(|(r, _)| r),
         agent: Mutex::new(None),
         wake: (Mutex::new(()), Condvar::new()),
         exit,
@@ -69,10 +72,14 @@ fn on_signal() {
     let n = s.signals.fetch_add(1, Ordering::SeqCst) + 1;
     s.cancelled.store(true, Ordering::SeqCst);
     let streaming = s.phase.load(Ordering::SeqCst) == Phase::Stream as u8;
-    if n >= 2 || !streaming || s.blocked.load(Ordering::SeqCst) {
+    if n >= 2 || !streaming {
         (s.exit)();
     }
     shutdown();
+    if let Some(fd) = s.wake_fd {
+        // SAFETY: writing one byte from a valid buffer to our own pipe.
+        let _ = unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+    }
     // Taking the lock orders this wake-up after a sleeper's flag check.
     drop(s.wake.0.lock());
     s.wake.1.notify_all();
@@ -128,22 +135,75 @@ pub fn cancelled() -> bool {
         .is_some_and(|s| s.cancelled.load(Ordering::SeqCst))
 }
 
-/// Runs a read that a socket shutdown cannot interrupt (a replayed pipe):
-/// all output must be flushed before, so a signal meanwhile exits at once.
-/// A signal that came just before reads as EOF (the caller then sees the
-/// cancelled flag): the handler saw `blocked` unset and relies on main.
-pub fn blocking_read(read: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
-    let Some(s) = STATE.get() else {
-        return read();
-    };
-    s.blocked.store(true, Ordering::SeqCst);
-    let result = if s.cancelled.load(Ordering::SeqCst) {
-        Ok(0)
-    } else {
-        read()
-    };
-    s.blocked.store(false, Ordering::SeqCst);
-    result
+/// A pipe whose write end the handler writes to: poll(2) on its read end
+/// wakes a main thread blocked on input a socket shutdown cannot reach.
+#[cfg(unix)]
+fn self_pipe() -> Option<(i32, i32)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    for fd in fds {
+        // SAFETY: fcntl on descriptors we own; failure only loses CLOEXEC.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Some((fds[0], fds[1]))
+}
+
+#[cfg(not(unix))]
+fn self_pipe() -> Option<(i32, i32)> {
+    None
+}
+
+/// Reads `fd` (a replayed pipe, FIFO or terminal), returning `Ok(0)` as soon
+/// as a signal arrives: the caller then sees [`cancelled`] and ends the
+/// stream as a live one would, `-x` and the final newline included.
+#[cfg(unix)]
+pub fn read_or_wake(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
+    let wake = STATE.get().and_then(|s| s.wake_rx);
+    loop {
+        if cancelled() {
+            return Ok(0);
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: wake.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds for the duration of the call (a
+        // negative fd is ignored by poll).
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if fds[1].revents != 0 || cancelled() {
+            return Ok(0);
+        }
+        if fds[0].revents != 0 {
+            // SAFETY: reading into a valid buffer of `buf.len()` bytes.
+            let got = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+            if got < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            return Ok(got as usize);
+        }
+    }
 }
 
 pub fn set_phase(phase: Phase) {

@@ -59,7 +59,16 @@ fn load_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Failure> {
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(ureq::tls::PemItem::Certificate(c)) => {
+                // Checked now: rustls would only find a broken root when a
+                // handshake fails, as an unknown issuer (exit 7, not 2).
+                let der = rustls_pki_types::CertificateDer::from(c.der());
+                if let Err(e) = webpki::anchor_from_trusted_cert(&der) {
+                    let n = certs.len() + 1;
+                    return Err(bad(format!("certificate {n} is invalid ({e})")));
+                }
+                certs.push(c)
+            }
             Ok(_) => {}
             Err(e) => return Err(bad(format!("invalid PEM bundle ({e})"))),
         }

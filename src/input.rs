@@ -160,11 +160,19 @@ fn read_head_or_all(arg: &str) -> Result<(Vec<u8>, Option<PathBuf>), Failure> {
     if meta.is_dir() {
         return Err(Failure::usage(format!("-a {arg}: is a directory")));
     }
-    let file = std::fs::File::open(&path).map_err(|e| attach::io_failure(arg, &e))?;
+    let mut file = std::fs::File::open(&path).map_err(|e| attach::io_failure(arg, &e))?;
     if !meta.is_file() {
+        // Looked at before it is read to the end: `-a /dev/zero` is refused
+        // after 64 KiB instead of filling memory.
         let mut bytes = Vec::new();
-        file.take(u64::MAX)
+        (&mut file)
+            .take(TEXT_PROBE as u64)
             .read_to_end(&mut bytes)
+            .map_err(|e| attach::io_failure(arg, &e))?;
+        if attach::sniff(&bytes).is_none() && !attach::could_be_text(&bytes) {
+            return Err(attach::unsupported(arg));
+        }
+        file.read_to_end(&mut bytes)
             .map_err(|e| attach::io_failure(arg, &e))?;
         return Ok((bytes, None));
     }

@@ -33,6 +33,7 @@ use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::time::Instant;
 
 /// The clap command, for generated completions and the man page.
@@ -235,11 +236,22 @@ const SCHEMA_CHECK_LIMIT: usize = 16 * 1024 * 1024;
 fn replay(config: &Config, source: &Source, started: Instant) -> anyhow::Result<()> {
     cancel::set_phase(cancel::Phase::Stream);
     let name = source.name();
+    let open_error = |e: io::Error| Failure::usage(format!("--from-sse {name}: {}", io_reason(&e)));
     let mut reader: Box<dyn Read> = match source {
-        Source::Stdin => Box::new(Uninterruptible(io::stdin().lock())),
-        Source::File(path) => Box::new(std::fs::File::open(path).map_err(|e| {
-            Failure::usage(format!("--from-sse {}: {}", path.display(), io_reason(&e)))
-        })?),
+        Source::Stdin => Box::new(Wakeable(
+            io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(open_error)?,
+        )),
+        Source::File(path) => {
+            let file = std::fs::File::open(path).map_err(open_error)?;
+            match file.metadata() {
+                // A FIFO, `/dev/stdin`, `<(curl -N …)`: it may block for ever.
+                Ok(m) if !m.is_file() => Box::new(Wakeable(file.into())),
+                _ => Box::new(file),
+            }
+        }
     };
     let mut out = Out::stdout();
     let mut session = new_session(config);
@@ -254,13 +266,14 @@ fn replay(config: &Config, source: &Source, started: Instant) -> anyhow::Result<
     finish(config, result, out, ui, &mut session)
 }
 
-/// A reader a socket shutdown cannot wake (a replayed pipe): a signal while
-/// it blocks exits at once, as output is flushed before every read.
-struct Uninterruptible<R>(R);
+/// Input a socket shutdown cannot wake (a replayed pipe): a signal makes
+/// its read return 0, so the replay ends the way a live stream does.
+struct Wakeable(std::os::fd::OwnedFd);
 
-impl<R: Read> Read for Uninterruptible<R> {
+impl Read for Wakeable {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        cancel::blocking_read(|| self.0.read(buf))
+        use std::os::fd::AsRawFd;
+        cancel::read_or_wake(self.0.as_raw_fd(), buf)
     }
 }
 
