@@ -9,12 +9,19 @@
 //!   worthless; after locking, the fd's `(dev, ino)` must still be the
 //!   path's, else we start over.
 //! - FILE is missing: nothing may appear beside FILE during the run (a
-//!   `kill -9` would leave it behind), so the lock is a file in the temp
-//!   directory named from the uid, the parent directory's `(dev, ino)` and
-//!   the file name. Its holder unlinks it before closing; the same
-//!   `(dev, ino)` check catches a lock taken on an unlinked one.
+//!   `kill -9` would leave it behind), so the lock is a file in `/tmp`
+//!   (not `$TMPDIR`: two runs with different environments must meet on the
+//!   same lock) named from the uid, the parent directory's `(dev, ino)` and
+//!   the file name. Its holder unlinks it before closing, or the signal
+//!   thread does before the exit; the same `(dev, ino)` check catches a
+//!   lock taken on an unlinked one.
 //! - A save locks the new file before renaming it over FILE and keeps that
 //!   lock, so a run starting after the rename is still refused.
+//!
+//! The new file is written unnamed (Linux `O_TMPFILE`) in FILE's directory
+//! and linked to a temp name only right before the rename, so a `kill -9`
+//! during a save leaves nothing beside FILE; elsewhere, or on a filesystem
+//! without it, it is a named temp file from the start.
 //!
 //! Symlinks: FILE is followed to its final target (even a dangling one, as
 //! a shell's `>` would), and the target is replaced in its own directory,
@@ -24,7 +31,7 @@
 use crate::exit::{Failure, Kind};
 use crate::input::io_reason;
 use serde_json::{Map, Value};
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -55,8 +62,14 @@ pub struct Chat {
     /// `None` until a save when FILE did not exist. Behind a mutex because
     /// `save` takes `&self` and swaps in the new file.
     held: Mutex<Option<Held>>,
-    /// The lock file in the temp directory when FILE did not exist.
-    lock_file: Option<(File, PathBuf)>,
+    /// The lock file in `/tmp` when FILE did not exist, and its `(dev, ino)`.
+    lock_file: Option<(File, PathBuf, Ino)>,
+    /// Where temp files and the lock file are registered for the signal
+    /// thread: `TEMPS` but in tests.
+    temps: &'static Temps,
+    /// Whether a save may write an unnamed temp file (`O_TMPFILE`); tests
+    /// turn it off to cover the named fallback.
+    unnamed: bool,
 }
 
 struct Held {
@@ -78,15 +91,24 @@ impl Chat {
     /// it is a usage error at once; content that is not a `--request` body
     /// is a usage error naming FILE with the parser's line and column.
     pub fn open(path: &Path) -> Result<Chat, Failure> {
+        Chat::open_in(path, &std::env::temp_dir(), &TEMPS)
+    }
+
+    /// `open` with the temp directory the environment names (only a
+    /// fallback for the lock file's directory) and the registry given.
+    fn open_in(path: &Path, env_temp: &Path, temps: &'static Temps) -> Result<Chat, Failure> {
         let name = path.display().to_string();
+        let locks = lock_dir(Path::new("/tmp"), env_temp);
         for _ in 0..ATTEMPTS {
             // Inside the loop: a symlink may have been put there meanwhile.
             let target = resolve(path).map_err(|e| usage(&name, &io_reason(&e)))?;
             let locked = match fs::metadata(&target) {
                 Ok(meta) if meta.is_dir() => return Err(usage(&name, "is a directory")),
                 Ok(meta) if !meta.is_file() => return Err(usage(&name, "not a regular file")),
-                Ok(_) => lock_existing(&name, &target)?,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => lock_missing(&name, &target)?,
+                Ok(_) => lock_existing(&name, &target, temps)?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    lock_missing(&name, &target, &locks, temps)?
+                }
                 Err(e) => return Err(usage(&name, &io_reason(&e))),
             };
             if let Some(chat) = locked {
@@ -107,9 +129,10 @@ impl Chat {
     }
 
     /// Replaces FILE atomically with what `write` streams (through a
-    /// buffer): a new file beside it, flushed to disk, with FILE's mode
-    /// (0600 for a new one), renamed over it. On any failure FILE is left
-    /// as it was, a missing one is not created, and the new file is removed.
+    /// buffer): a new file beside it (unnamed until right before the rename
+    /// where the system allows), flushed to disk, with FILE's mode (0600 for
+    /// a new one), renamed over it. On any failure FILE is left as it was, a
+    /// missing one is not created, and the new file is removed.
     pub fn save(
         &self,
         write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
@@ -121,8 +144,9 @@ impl Chat {
             )
         };
         let (dir, file_name) = split(&self.target).ok_or_else(|| fail("not a file name"))?;
-        let (file, temp) = create_temp(&dir, file_name).map_err(|e| fail(&io_reason(&e)))?;
-        let result = self.fill_and_rename(&file, &temp, write);
+        let (file, mut temp) = create_temp(&dir, file_name, self.temps, self.unnamed)
+            .map_err(|e| fail(&io_reason(&e)))?;
+        let result = self.fill_and_rename(&file, &mut temp, &dir, file_name, write);
         match result {
             Ok(id) => {
                 // The rename is what needs to be durable. Some filesystems
@@ -136,18 +160,25 @@ impl Chat {
             }
             Err(e) => {
                 drop(file);
-                TEMPS.discard(&temp);
+                // None: still unnamed, so closing it was all it took.
+                if let Some(temp) = &temp {
+                    self.temps.discard(temp);
+                }
                 Err(fail(&e))
             }
         }
     }
 
     /// Everything between creating the temp file and the rename; the caller
-    /// removes the temp file on error. Returns the new inode.
+    /// removes the temp file on error. `temp` is its name, `None` while it
+    /// is unnamed: it gets one here right before the rename. Returns the new
+    /// inode.
     fn fill_and_rename(
         &self,
         file: &File,
-        temp: &Path,
+        temp: &mut Option<PathBuf>,
+        dir: &Path,
+        file_name: &OsStr,
         write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
     ) -> Result<FileId, String> {
         let reason = |e: io::Error| io_reason(&e);
@@ -180,7 +211,11 @@ impl Chat {
         })?;
         let id = file_id(&file.metadata().map_err(reason)?);
         self.check_unchanged()?;
-        TEMPS.rename(temp, &self.target).map_err(reason)?;
+        let named = match temp {
+            Some(path) => path,
+            None => temp.insert(link_temp(file, dir, file_name, self.temps).map_err(reason)?),
+        };
+        self.temps.rename(named, &self.target).map_err(reason)?;
         Ok(id)
     }
 
@@ -203,46 +238,46 @@ impl Drop for Chat {
     fn drop(&mut self) {
         // Unlinked while still locked: a run that opened it meanwhile finds
         // its fd no longer matches the path and starts over.
-        if let Some((file, path)) = &self.lock_file {
-            if let (Ok(fd), Ok(now)) = (file.metadata(), fs::symlink_metadata(path)) {
-                if file_id(&fd) == file_id(&now) {
-                    let _ = fs::remove_file(path);
-                }
-            }
+        if let Some((_file, path, ino)) = &self.lock_file {
+            self.temps.release_lock(path, *ino);
         }
     }
 }
 
-/// Removes a temp file left by a save in progress; called from the signal
-/// thread right before the process exits with 130. Any later save fails,
-/// so FILE stays as it was.
+/// Removes a temp file left by a save in progress, and this run's lock
+/// file in `/tmp`; called from the signal thread right before the process
+/// exits with 130. Any later save fails, so FILE stays as it was.
 pub fn cleanup_on_exit() {
     TEMPS.close();
 }
 
 /// The body to save: the body as sent without `stream` and
 /// `stream_options`, keys otherwise in their order, and the answer
-/// appended to `messages` as an assistant message.
-pub fn saved_body(sent: &Map<String, Value>, answer: &str) -> Map<String, Value> {
-    let mut body = sent.clone();
+/// appended to `messages` as an assistant message. Takes the body by
+/// value: a long history is not copied.
+pub fn saved_body(mut sent: Map<String, Value>, answer: &str) -> Map<String, Value> {
     // shift_remove: with preserve_order, `remove` would move the last key
     // into the hole.
-    body.shift_remove("stream");
-    body.shift_remove("stream_options");
+    sent.shift_remove("stream");
+    sent.shift_remove("stream_options");
     let reply = serde_json::json!({"role": "assistant", "content": answer});
-    match body.get_mut("messages") {
+    match sent.get_mut("messages") {
         Some(Value::Array(messages)) => messages.push(reply),
         // A sent body always has the array; kept in place if it did not.
         _ => {
-            body.insert("messages".to_string(), Value::Array(vec![reply]));
+            sent.insert("messages".to_string(), Value::Array(vec![reply]));
         }
     }
-    body
+    sent
 }
 
 /// Locks an existing FILE and reads it; `None` when it was replaced or
 /// removed meanwhile (start over).
-fn lock_existing(name: &str, target: &Path) -> Result<Option<Chat>, Failure> {
+fn lock_existing(
+    name: &str,
+    target: &Path,
+    temps: &'static Temps,
+) -> Result<Option<Chat>, Failure> {
     // The rename needs the directory; found now rather than after the
     // answer was paid for.
     if let Some((dir, _)) = split(target) {
@@ -299,12 +334,19 @@ fn lock_existing(name: &str, target: &Path) -> Result<Option<Chat>, Failure> {
             id: file_id(&meta),
         })),
         lock_file: None,
+        temps,
+        unnamed: true,
     }))
 }
 
-/// Locks a missing FILE through its lock file; `None` when the lock file
-/// was unlinked meanwhile or FILE appeared (start over).
-fn lock_missing(name: &str, target: &Path) -> Result<Option<Chat>, Failure> {
+/// Locks a missing FILE through its lock file in `lock_dir`; `None` when
+/// the lock file was unlinked meanwhile or FILE appeared (start over).
+fn lock_missing(
+    name: &str,
+    target: &Path,
+    lock_dir: &Path,
+    temps: &'static Temps,
+) -> Result<Option<Chat>, Failure> {
     let (dir, file_name) = split(target).ok_or_else(|| usage(name, "not a file name"))?;
     let dir_meta = match fs::metadata(&dir) {
         Ok(m) if m.is_dir() => m,
@@ -321,7 +363,7 @@ fn lock_missing(name: &str, target: &Path) -> Result<Option<Chat>, Failure> {
             "cannot create it: its directory is not writable",
         ));
     }
-    let path = lock_path(&dir_meta, file_name);
+    let path = lock_path(lock_dir, &dir_meta, file_name);
     let internal = |e: io::Error| {
         Failure::new(
             Kind::Internal,
@@ -332,8 +374,11 @@ fn lock_missing(name: &str, target: &Path) -> Result<Option<Chat>, Failure> {
             ),
         )
     };
-    // O_NOFOLLOW, and the owner checked below: the temp directory is
-    // shared, and a planted symlink or file must not be used.
+    // Created, locked and registered under the registry's mutex: the
+    // signal thread either finds it registered or exits before it exists.
+    let mut state = temps.open().map_err(internal)?;
+    // O_NOFOLLOW, and the owner checked below: /tmp is shared, and a
+    // planted symlink or file must not be used.
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -357,13 +402,18 @@ fn lock_missing(name: &str, target: &Path) -> Result<Option<Chat>, Failure> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(internal(e)),
     }
+    let ino = (meta.dev(), meta.ino());
+    state.locks.push((path.clone(), ino));
+    drop(state);
     let chat = Chat {
         name: name.to_string(),
         target: target.to_path_buf(),
         body: None,
         existing: None,
         held: Mutex::new(None),
-        lock_file: Some((file, path)),
+        lock_file: Some((file, path, ino)),
+        temps,
+        unnamed: true,
     };
     match fs::symlink_metadata(target) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Some(chat)),
@@ -438,9 +488,19 @@ fn split(path: &Path) -> Option<(PathBuf, &OsStr)> {
     Some((dir, file_name))
 }
 
+/// Where the lock file of a missing FILE goes: `tmp` (`/tmp`) when it is
+/// a directory, the same for every run whatever its environment says, else
+/// the temp directory the environment names.
+fn lock_dir(tmp: &Path, env_temp: &Path) -> PathBuf {
+    match fs::metadata(tmp) {
+        Ok(meta) if meta.is_dir() => tmp.to_path_buf(),
+        _ => env_temp.to_path_buf(),
+    }
+}
+
 /// The lock file for a missing FILE: one per user, directory and name.
-fn lock_path(dir: &fs::Metadata, file_name: &OsStr) -> PathBuf {
-    std::env::temp_dir().join(format!(
+fn lock_path(lock_dir: &Path, dir: &fs::Metadata, file_name: &OsStr) -> PathBuf {
+    lock_dir.join(format!(
         "orstream-{}-{:x}-{:x}-{:016x}.lock",
         uid(),
         dir.dev(),
@@ -480,54 +540,143 @@ fn uid() -> u32 {
 /// Whether files can be created in `dir` (write and search permission,
 /// a read-only filesystem counts as no).
 fn may_write_in(dir: &Path) -> bool {
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+    let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
         return false;
     };
     // SAFETY: a valid NUL-terminated path for the duration of the call.
     unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }
 
-/// Creates the temp file beside FILE (O_EXCL, 0600), registered for
-/// `cleanup_on_exit`.
-fn create_temp(dir: &Path, file_name: &OsStr) -> io::Result<(File, PathBuf)> {
+/// Creates the new file in FILE's directory, 0600: unnamed where the
+/// system allows (Linux `O_TMPFILE`, and `unnamed`), its name `None`; else
+/// a named temp file (O_EXCL) registered for `cleanup_on_exit`.
+fn create_temp(
+    dir: &Path,
+    file_name: &OsStr,
+    temps: &Temps,
+    unnamed: bool,
+) -> io::Result<(File, Option<PathBuf>)> {
+    #[cfg(target_os = "linux")]
+    if unnamed {
+        if let Some(file) = create_unnamed(dir)? {
+            return Ok((file, None));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = unnamed;
+    let (file, path) = with_temp_name(dir, file_name, |path| temps.create(path))?;
+    Ok((file, Some(path)))
+}
+
+/// An unnamed file in `dir` (`O_TMPFILE`), 0600 before umask; `None` where
+/// the kernel or the filesystem has none, or where `/proc` (which
+/// `link_temp` goes through) is missing.
+#[cfg(target_os = "linux")]
+fn create_unnamed(dir: &Path) -> io::Result<Option<File>> {
+    use std::os::fd::FromRawFd;
+    if fs::metadata("/proc/self/fd").is_err() {
+        return Ok(None);
+    }
+    let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
+        return Ok(None);
+    };
+    let flags = libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC;
+    // SAFETY: a valid NUL-terminated path for the duration of the call.
+    let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600 as libc::c_uint) };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        // Old kernels (EISDIR, EINVAL, ENOENT) and filesystems without it.
+        return match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL | libc::ENOENT) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    // SAFETY: a fresh fd that nothing else owns.
+    Ok(Some(unsafe { File::from_raw_fd(fd) }))
+}
+
+/// Gives the unnamed `file` a temp name beside FILE, registered for
+/// `cleanup_on_exit` until the rename.
+#[cfg(target_os = "linux")]
+fn link_temp(file: &File, dir: &Path, file_name: &OsStr, temps: &Temps) -> io::Result<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let proc = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let ((), path) = with_temp_name(dir, file_name, |path| temps.link(&proc, path))?;
+    Ok(path)
+}
+
+/// Never called: elsewhere the new file is named from the start.
+#[cfg(not(target_os = "linux"))]
+fn link_temp(_: &File, _: &Path, _: &OsStr, _: &Temps) -> io::Result<PathBuf> {
+    Err(io::Error::other("the new file has no name"))
+}
+
+/// Calls `make` with a free temp name beside FILE,
+/// `.FILE.orstream-PID-N.tmp`, until it does not find the name taken.
+fn with_temp_name<T>(
+    dir: &Path,
+    file_name: &OsStr,
+    mut make: impl FnMut(&Path) -> io::Result<T>,
+) -> io::Result<(T, PathBuf)> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     // Keeps the temp name within NAME_MAX (255) for a long FILE name.
     let stem = OsStr::from_bytes(&file_name.as_bytes()[..file_name.len().min(200)]);
+    let mut tries = 0;
     loop {
+        tries += 1;
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let mut temp_name = OsString::from(".");
         temp_name.push(stem);
         temp_name.push(format!(".orstream-{}-{n}.tmp", std::process::id()));
         let path = dir.join(temp_name);
-        match TEMPS.create(&path) {
+        match make(&path) {
             // A leftover of a killed run with the same pid: take the next.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => continue,
-            result => return result.map(|f| (f, path)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries <= 1000 => continue,
+            result => return result.map(|t| (t, path)),
         }
     }
 }
 
-/// The temp files of saves in progress, so the signal thread can remove
-/// them. Creating, renaming and removing happen under the mutex, so once
-/// `close` has run no temp file appears and no rename happens.
+/// A lock file's `(dev, ino)`.
+type Ino = (u64, u64);
+
+/// The temp files of saves in progress and the lock file of a missing
+/// FILE, so the signal thread can remove them. Creating, locking, linking,
+/// renaming and removing happen under the mutex, so once `close` has run
+/// no temp or lock file appears and no rename happens.
 struct Temps(Mutex<TempState>);
 
 struct TempState {
+    /// Named temp files beside FILE.
     paths: Vec<PathBuf>,
+    /// Lock files this process holds, each with the inode it locked.
+    locks: Vec<(PathBuf, Ino)>,
     closed: bool,
 }
 
-static TEMPS: Temps = Temps(Mutex::new(TempState {
-    paths: Vec::new(),
-    closed: false,
-}));
+static TEMPS: Temps = Temps::new();
 
 impl Temps {
-    fn create(&self, path: &Path) -> io::Result<File> {
-        let mut state = lock(&self.0);
+    const fn new() -> Temps {
+        Temps(Mutex::new(TempState {
+            paths: Vec::new(),
+            locks: Vec::new(),
+            closed: false,
+        }))
+    }
+
+    /// The registry, held: a lock file is created and registered under it.
+    fn open(&self) -> io::Result<MutexGuard<'_, TempState>> {
+        let state = lock(&self.0);
         if state.closed {
-            return Err(io::Error::other("interrupted"));
+            return Err(interrupted());
         }
+        Ok(state)
+    }
+
+    fn create(&self, path: &Path) -> io::Result<File> {
+        let mut state = self.open()?;
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -537,11 +686,33 @@ impl Temps {
         Ok(file)
     }
 
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut state = lock(&self.0);
-        if state.closed {
-            return Err(io::Error::other("interrupted"));
+    /// Links `/proc/self/fd/N` (an unnamed file) to `path`.
+    /// `AT_SYMLINK_FOLLOW` through `/proc`, unlike `AT_EMPTY_PATH`, needs
+    /// no CAP_DAC_READ_SEARCH.
+    #[cfg(target_os = "linux")]
+    fn link(&self, proc: &std::ffi::CStr, path: &Path) -> io::Result<()> {
+        let mut state = self.open()?;
+        let to = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: valid NUL-terminated paths for the duration of the call.
+        let linked = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if linked != 0 {
+            return Err(io::Error::last_os_error());
         }
+        state.paths.push(path.to_path_buf());
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut state = self.open()?;
         fs::rename(from, to)?;
         state.paths.retain(|p| p != from);
         Ok(())
@@ -553,13 +724,40 @@ impl Temps {
         state.paths.retain(|p| p != path);
     }
 
+    /// Unlinks a lock file this process holds (still locked, by the
+    /// caller) and forgets it; nothing when `close` already did.
+    fn release_lock(&self, path: &Path, ino: Ino) {
+        let mut state = lock(&self.0);
+        if let Some(i) = state.locks.iter().position(|l| l.0 == path && l.1 == ino) {
+            state.locks.swap_remove(i);
+            unlink_lock(path, ino);
+        }
+    }
+
     fn close(&self) {
         let mut state = lock(&self.0);
         state.closed = true;
         for path in state.paths.drain(..) {
             let _ = fs::remove_file(path);
         }
+        for (path, ino) in state.locks.drain(..) {
+            unlink_lock(&path, ino);
+        }
     }
+}
+
+/// Unlinks the lock file at `path` if it still is the inode this process
+/// locked (and holds open, so the inode number cannot have been reused).
+fn unlink_lock(path: &Path, ino: Ino) {
+    if let Ok(now) = fs::symlink_metadata(path) {
+        if (now.dev(), now.ino()) == ino {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+fn interrupted() -> io::Error {
+    io::Error::other("interrupted")
 }
 
 /// A mutex that a panic elsewhere must not make unusable: the data is a
@@ -639,7 +837,11 @@ mod tests {
         let chat = Chat::open(&path).unwrap();
         assert!(chat.body().is_none());
         assert!(dir.list().is_empty());
-        let lock = lock_path(&fs::metadata(&dir.0).unwrap(), OsStr::new("c.json"));
+        let lock = lock_path(
+            &lock_dir(Path::new("/tmp"), &std::env::temp_dir()),
+            &fs::metadata(&dir.0).unwrap(),
+            OsStr::new("c.json"),
+        );
         assert!(lock.exists());
         drop(chat);
         assert!(dir.list().is_empty());
@@ -815,7 +1017,7 @@ mod tests {
         let path = dir.file("c.json");
         fs::write(&path, BODY).unwrap();
         let chat = Chat::open(&path).unwrap();
-        let saved = saved_body(chat.body().unwrap(), "hello");
+        let saved = saved_body(chat.body().unwrap().clone(), "hello");
         save_text(&chat, &serde_json::to_string_pretty(&saved).unwrap()).unwrap();
         drop(chat);
         let chat = Chat::open(&path).unwrap();
@@ -890,10 +1092,7 @@ mod tests {
     #[test]
     fn cleanup_removes_temp_files_and_stops_saves() {
         // A private registry: closing the shared one would fail the other tests.
-        let temps = Temps(Mutex::new(TempState {
-            paths: Vec::new(),
-            closed: false,
-        }));
+        let temps = Temps::new();
         let dir = Dir::new("cleanup");
         let temp = dir.file(".c.json.tmp");
         let _file = temps.create(&temp).unwrap();
@@ -913,12 +1112,195 @@ mod tests {
             r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"q"}],"stream_options":{"include_usage":true},"temperature":0.5}"#,
         )
         .unwrap();
-        let saved = saved_body(&sent, "é \"a\"");
+        let saved = saved_body(sent, "é \"a\"");
         assert_eq!(
             serde_json::to_string(&saved).unwrap(),
             r#"{"model":"m","messages":[{"role":"user","content":"q"},{"role":"assistant","content":"é \"a\""}],"temperature":0.5}"#
         );
-        assert_eq!(sent.len(), 5, "the sent body is untouched");
+    }
+
+    /// A registry of its own for a test that closes it: closing `TEMPS`
+    /// would fail the other tests.
+    fn private_temps() -> &'static Temps {
+        Box::leak(Box::new(Temps::new()))
+    }
+
+    fn lock_file_of(chat: &Chat) -> PathBuf {
+        chat.lock_file.as_ref().unwrap().1.clone()
+    }
+
+    #[test]
+    fn the_lock_of_a_missing_file_ignores_tmpdir() {
+        let dir = Dir::new("tmpdir");
+        let (env_a, env_b) = (Dir::new("tmpdir-a"), Dir::new("tmpdir-b"));
+        let path = dir.file("c.json");
+        // Two runs whose TMPDIR differ still meet on one lock.
+        let first = Chat::open_in(&path, &env_a.0, &TEMPS).unwrap();
+        let e = Chat::open_in(&path, &env_b.0, &TEMPS).err().unwrap();
+        assert_eq!(
+            e.message,
+            format!("{} is in use by another orstream", path.display())
+        );
+        let lock = lock_file_of(&first);
+        if Path::new("/tmp").is_dir() {
+            assert_eq!(lock.parent(), Some(Path::new("/tmp")));
+            assert!(env_a.list().is_empty() && env_b.list().is_empty());
+        }
+        assert_eq!(mode(&lock), 0o600);
+        assert!(dir.list().is_empty());
+        drop(first);
+        assert!(!lock.exists());
+        Chat::open_in(&path, &env_b.0, &TEMPS).unwrap();
+
+        // The environment's directory only when /tmp is not one.
+        assert_eq!(lock_dir(&dir.0, &env_a.0), dir.0);
+        assert_eq!(lock_dir(&dir.file("none"), &env_a.0), env_a.0);
+        fs::write(dir.file("file"), "").unwrap();
+        assert_eq!(lock_dir(&dir.file("file"), &env_b.0), env_b.0);
+    }
+
+    #[test]
+    fn cleanup_unlinks_the_lock_file() {
+        let dir = Dir::new("cleanup-lock");
+        let path = dir.file("c.json");
+        let temps = private_temps();
+        let chat = Chat::open_in(&path, &std::env::temp_dir(), temps).unwrap();
+        let lock = lock_file_of(&chat);
+        assert!(lock.exists());
+        temps.close();
+        assert!(!lock.exists(), "{} left behind", lock.display());
+        // No lock file is made once closed.
+        assert!(Chat::open_in(&dir.file("d.json"), &std::env::temp_dir(), temps).is_err());
+        // The path is another run's lock now: neither a second close nor
+        // the drop touches it.
+        let other = Chat::open(&path).unwrap();
+        assert_eq!(lock_file_of(&other), lock);
+        temps.close();
+        drop(chat);
+        assert!(lock.exists());
+        drop(other);
+        assert!(!lock.exists());
+        assert!(dir.list().is_empty());
+    }
+
+    #[test]
+    fn cleanup_leaves_a_lock_file_that_was_replaced() {
+        let dir = Dir::new("cleanup-replaced");
+        let temps = private_temps();
+        let chat = Chat::open_in(&dir.file("c.json"), &std::env::temp_dir(), temps).unwrap();
+        let lock = lock_file_of(&chat);
+        fs::remove_file(&lock).unwrap();
+        fs::write(&lock, "").unwrap();
+        temps.close();
+        assert!(lock.exists());
+        drop(chat);
+        assert!(lock.exists());
+        fs::remove_file(&lock).unwrap();
+    }
+
+    /// Whether the system gives `dir` unnamed files.
+    fn unnamed_works(dir: &Path) -> bool {
+        #[cfg(target_os = "linux")]
+        return create_unnamed(dir).unwrap().is_some();
+        #[cfg(not(target_os = "linux"))]
+        return false;
+    }
+
+    #[test]
+    fn a_save_shows_nothing_beside_file_while_it_writes() {
+        let dir = Dir::new("unnamed");
+        let unnamed = unnamed_works(&dir.0);
+        if cfg!(target_os = "linux") {
+            // ext4, tmpfs, xfs, btrfs: where the tests run.
+            assert!(unnamed, "no O_TMPFILE in {}", dir.0.display());
+        }
+        for existing in [false, true] {
+            let path = dir.file("c.json");
+            if existing {
+                fs::write(&path, BODY).unwrap();
+            }
+            let before = dir.list();
+            let chat = Chat::open(&path).unwrap();
+            let mut seen = Vec::new();
+            chat.save(&mut |w| {
+                seen.push(dir.list());
+                w.write_all(BODY.as_bytes())?;
+                w.flush()?;
+                seen.push(dir.list());
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(dir.list(), ["c.json"]);
+            if unnamed {
+                assert_eq!(seen, [before.clone(), before], "existing: {existing}");
+            }
+            drop(chat);
+            assert_eq!(fs::read_to_string(&path).unwrap(), BODY);
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(dir.list(), ["c.json"]);
+        }
+        // A failed unnamed save: nothing to remove, nothing left.
+        let path = dir.file("c.json");
+        let chat = Chat::open(&path).unwrap();
+        let e = chat
+            .save(&mut |w| {
+                w.write_all(b"x")?;
+                Err(io::Error::other("boom"))
+            })
+            .unwrap_err();
+        assert!(e.message.ends_with(": boom"), "{}", e.message);
+        assert_eq!(dir.list(), ["c.json"]);
+        assert_eq!(fs::read_to_string(&path).unwrap(), BODY);
+    }
+
+    #[test]
+    fn the_named_fallback_is_removed_after_the_save() {
+        let dir = Dir::new("named");
+        let path = dir.file("c.json");
+        fs::write(&path, BODY).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let mut chat = Chat::open(&path).unwrap();
+        chat.unnamed = false;
+        let mut seen = Vec::new();
+        chat.save(&mut |w| {
+            seen = dir.list();
+            w.write_all(b"{\"messages\":[]}")
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(
+            seen[0].starts_with(".c.json.orstream-") && seen[0].ends_with(".tmp"),
+            "{seen:?}"
+        );
+        assert_eq!(dir.list(), ["c.json"]);
+        assert_eq!(mode(&path), 0o640);
+        assert!(Chat::open(&path).is_err(), "still locked after the save");
+        let e = chat
+            .save(&mut |_| Err(io::Error::other("boom")))
+            .unwrap_err();
+        assert!(e.message.ends_with(": boom"), "{}", e.message);
+        assert_eq!(dir.list(), ["c.json"]);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{\"messages\":[]}");
+    }
+
+    #[test]
+    fn saved_body_moves_a_large_history() {
+        let big = "x".repeat(1 << 20);
+        let mut sent = Map::new();
+        sent.insert("stream".into(), Value::Bool(true));
+        sent.insert(
+            "messages".into(),
+            serde_json::json!([{"role": "user", "content": big}]),
+        );
+        let ptr = sent["messages"][0]["content"].as_str().unwrap().as_ptr();
+        let saved = saved_body(sent, "a");
+        // The same string buffer: moved, not copied.
+        assert_eq!(
+            saved["messages"][0]["content"].as_str().unwrap().as_ptr(),
+            ptr
+        );
+        assert_eq!(saved["messages"][1]["content"], "a");
+        assert!(!saved.contains_key("stream"));
     }
 
     #[test]

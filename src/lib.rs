@@ -187,7 +187,10 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
     drop(reader);
     finish(config, result, out, ui, &mut session)?;
     if let Some(conversation) = &conversation {
-        save_conversation(conversation, &sent, &body, &session)?;
+        // Its compact JSON copy is not needed any more, only the sources.
+        let sources = body.sources().to_vec();
+        drop(body);
+        save_conversation(conversation, sent, sources, &session)?;
     }
     Ok(())
 }
@@ -196,8 +199,8 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
 /// into it as they were sent), plus the whole answer (SPEC §10).
 fn save_conversation(
     conversation: &chat::Chat,
-    sent: &serde_json::Value,
-    body: &body::Body,
+    sent: serde_json::Value,
+    sources: Vec<body::Source>,
     session: &Session,
 ) -> anyhow::Result<()> {
     let serde_json::Value::Object(sent) = sent else {
@@ -205,7 +208,7 @@ fn save_conversation(
     };
     let answer = session.answer.text().unwrap_or_default();
     let saved = serde_json::Value::Object(chat::saved_body(sent, answer));
-    let file = body::Body::new(&saved, body.sources().to_vec(), true)?;
+    let file = body::Body::new(&saved, sources, true)?;
     conversation.save(&mut |w| {
         file.write_to(w)?;
         w.write_all(b"\n")
