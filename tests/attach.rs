@@ -20,9 +20,8 @@ use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -33,54 +32,6 @@ const MIB: u64 = 1024 * 1024;
 // ---------------------------------------------------------------------------
 // Files
 // ---------------------------------------------------------------------------
-
-/// A directory under the temp dir, removed with everything in it on drop;
-/// files get the exact base names a test needs (`doc.pdf`, `x.pdf`, …).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "orstream-attach-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `name` and returns its full path as a command-line argument.
-    fn file(&self, name: &str, contents: impl AsRef<[u8]>) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).expect("write temp file");
-        arg(&path)
-    }
-
-    /// A sparse file: `head`, then zeros up to `len` bytes.
-    fn sparse(&self, name: &str, head: &[u8], len: u64) -> PathBuf {
-        let path = self.0.join(name);
-        let mut f = File::create(&path).expect("create sparse file");
-        f.write_all(head).expect("write sparse head");
-        f.set_len(len).expect("set_len");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn arg(path: &Path) -> String {
-    path.to_str().expect("temp paths are UTF-8").to_string()
-}
 
 /// Deterministic bytes covering every byte value (so the base64 uses `+`
 /// and `/`), seeded so that two fixtures differ.
@@ -128,7 +79,7 @@ impl Fifo {
     }
 
     fn arg(&self) -> String {
-        arg(&self.path)
+        path_arg(&self.path)
     }
 }
 
@@ -152,30 +103,6 @@ impl Drop for Fifo {
 // ---------------------------------------------------------------------------
 // Runs and assertions
 // ---------------------------------------------------------------------------
-
-fn hi_reply() -> Reply {
-    Reply::sse(&[&chunk("Hi"), &finish("stop"), DONE])
-}
-
-fn hi_server() -> Server {
-    Server::start(vec![hi_reply()])
-}
-
-/// Runs `cmd`, expects a successful "Hi" answer, and returns the one request
-/// the server saw, with the output.
-fn run_ok(server: &Server, cmd: Cmd) -> (Received, Output) {
-    let out = cmd.run();
-    out.assert_code(0);
-    assert_eq!(out.stdout_str(), "Hi\n", "{}", out.report());
-    let got = server.received();
-    assert_eq!(
-        got.len(),
-        1,
-        "expected exactly one request\n{}",
-        out.report()
-    );
-    (got.into_iter().next().unwrap(), out)
-}
 
 /// `orstream --base-url … ARGS` against a fresh "Hi" server.
 fn send(args: &[&str]) -> (Received, Output) {
@@ -210,62 +137,9 @@ fn content_string(rec: &Received) -> String {
         .to_string()
 }
 
-/// Exit `code`, nothing on stdout, and stderr exactly one `orstream: error:`
-/// line, optionally followed by one `orstream: hint:` line.
-fn assert_error_lines(out: &Output, code: i32) -> String {
-    out.assert_code(code);
-    assert!(out.stdout.is_empty(), "stdout not empty\n{}", out.report());
-    let err = out.stderr_str();
-    assert!(
-        err.ends_with('\n'),
-        "stderr not newline-terminated\n{}",
-        out.report()
-    );
-    let lines: Vec<&str> = err.lines().collect();
-    assert!(
-        (1..=2).contains(&lines.len()),
-        "expected 1 or 2 stderr lines\n{}",
-        out.report()
-    );
-    assert!(
-        lines[0].starts_with("orstream: error: "),
-        "first line is not an error line\n{}",
-        out.report()
-    );
-    if let Some(h) = lines.get(1) {
-        assert!(
-            h.starts_with("orstream: hint: "),
-            "second line is not a hint line\n{}",
-            out.report()
-        );
-    }
-    lines[0].to_string()
-}
-
-/// Proves `server` was never contacted: a probe request of our own is
-/// accepted in FIFO order after anything the (already exited) client queued,
-/// so once it is recorded the counts are final.
-fn assert_no_connections(server: &Server) {
-    let mut s = TcpStream::connect(server.addr()).expect("probe connect");
-    s.write_all(b"GET /probe HTTP/1.1\r\nHost: probe\r\nContent-Length: 0\r\n\r\n")
-        .expect("probe write");
-    let got = server.wait_request(T).expect("probe request recorded");
-    assert_eq!(
-        got.path, "/probe",
-        "the server saw a request before the probe: {got:?}"
-    );
-    assert_eq!(
-        server.connections(),
-        1,
-        "orstream connected to the server: {:?}",
-        server.received()
-    );
-    drop(s);
-}
-
 /// A usage error (exit 2) naming `-a ARG`, sent to no one.
 fn assert_attach_error(out: &Output, server: &Server, arg: &str) -> String {
-    let line = assert_error_lines(out, 2);
+    let line = assert_error_lines(out, 2, false).0;
     let want = format!("orstream: error: -a {arg}: ");
     assert!(
         line.starts_with(&want),
@@ -670,7 +544,7 @@ fn kind_bytes(i: usize, case: &KindCase) -> Vec<u8> {
 
 #[test]
 fn every_kind_of_the_table_is_sent_as_its_content_part() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let mut failures = Vec::new();
     for (i, case) in KINDS.iter().enumerate() {
         let bytes = kind_bytes(i, case);
@@ -708,7 +582,7 @@ fn every_kind_of_the_table_is_sent_as_its_content_part() {
 
 #[test]
 fn all_kinds_at_once_go_in_command_line_order_without_a_text_part() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let mut args = Vec::new();
     let mut want = Vec::new();
     // Reversed, so the order cannot be the table's by accident.
@@ -726,7 +600,7 @@ fn all_kinds_at_once_go_in_command_line_order_without_a_text_part() {
 
 #[test]
 fn the_kind_comes_from_the_bytes_never_the_name() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let png_bytes = png(40);
     let png_as_pdf = dir.file("x.pdf", &png_bytes);
     let pdf_text = "%PDF-1.4 is how this note starts, but it is plain text\n";
@@ -779,7 +653,7 @@ fn mp3_and_aac_sync_bytes_are_told_apart_by_their_masks() {
         (0xE0, None),
         (0xFE, None),
     ];
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let mut failures = Vec::new();
     for &(b, want) in cases {
         let bytes = fixture(&[0xFF, b], 10, b);
@@ -820,7 +694,7 @@ fn mp3_and_aac_sync_bytes_are_told_apart_by_their_masks() {
 
 #[test]
 fn a_text_file_is_inlined_byte_exact_before_the_prompt() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let text = "line one\n\ttab \"quoted\" back\\slash\r\nünï ✓ 🦀 <b>&amp;</b>";
     let path = dir.file("notes.txt", text);
     let (rec, _) = send(&["-a", &path, "summarise", "this"]);
@@ -832,7 +706,7 @@ fn a_text_file_is_inlined_byte_exact_before_the_prompt() {
 
 #[test]
 fn a_text_ending_in_a_newline_gets_no_second_one() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let lf = dir.file("lf.txt", "ends in lf\n");
     let crlf = dir.file("crlf.txt", "ends in crlf\r\n");
     let two = dir.file("two.txt", "two\n\n");
@@ -849,7 +723,7 @@ fn a_text_ending_in_a_newline_gets_no_second_one() {
 
 #[test]
 fn a_leading_bom_is_dropped_and_only_the_leading_one() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let path = dir.file("bom.txt", "\u{feff}after the bom \u{feff} inner");
     let (rec, _) = send(&["-a", &path, "q"]);
     assert_eq!(
@@ -860,7 +734,7 @@ fn a_leading_bom_is_dropped_and_only_the_leading_one() {
 
 #[test]
 fn the_name_is_the_argument_as_given_with_markup_characters_escaped() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     dir.file("a&b<c>\"d\" 'e'.txt", "body");
     dir.file("plain.txt", "plain");
     let (rec, _) = send_with(
@@ -876,7 +750,7 @@ fn the_name_is_the_argument_as_given_with_markup_characters_escaped() {
 
 #[test]
 fn an_empty_text_file_is_an_empty_block() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let path = dir.file("empty.txt", "");
     let (rec, out) = send(&["-v", "-a", &path, "q"]);
     assert_eq!(
@@ -888,7 +762,7 @@ fn an_empty_text_file_is_an_empty_block() {
 
 #[test]
 fn files_in_command_line_order_then_stdin_then_prompt_words() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let b = dir.file("b.txt", "bee");
     let a = dir.file("a.txt", "ay\n");
     let (rec, _) = send_with(&["-a", &b, "-a", &a, "the", "question"], |c| {
@@ -905,7 +779,7 @@ fn files_in_command_line_order_then_stdin_then_prompt_words() {
 
 #[test]
 fn stdin_alone_after_the_files_is_kept_exactly_as_read() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let a = dir.file("a.txt", "ay");
     let (rec, _) = send_with(&["-a", &a], |c| c.stdin("stdin text\n"));
     assert_eq!(
@@ -918,7 +792,7 @@ fn stdin_alone_after_the_files_is_kept_exactly_as_read() {
 fn text_files_of_awkward_sizes_are_inlined_whole() {
     // Lengths around what a sniffer or a UTF-8 probe might read first, with
     // a multi-byte character cut by each boundary.
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let mut args = Vec::new();
     let mut want = Vec::new();
     let mut sizes = Vec::new();
@@ -955,7 +829,7 @@ fn text_files_of_awkward_sizes_are_inlined_whole() {
 
 #[test]
 fn all_text_attachments_keep_content_a_plain_string() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let a = dir.file("a.txt", "one");
     let b = dir.file("b.md", "# two");
     let (rec, _) = send(&["-a", &a, "-a", &b, "q"]);
@@ -969,7 +843,7 @@ fn all_text_attachments_keep_content_a_plain_string() {
 
 #[test]
 fn a_binary_attachment_makes_an_array_text_first_then_binaries_in_order() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let wav = fixture(b"RIFF\x10\x00\x00\x00WAVEfmt ", 33, 9);
     let img = png(50);
     let wav_path = dir.file("clip.wav", &wav);
@@ -992,7 +866,7 @@ fn a_binary_attachment_makes_an_array_text_first_then_binaries_in_order() {
 
 #[test]
 fn an_image_alone_has_no_text_part() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let img = png(64);
     let path = dir.file("img.png", &img);
     let (rec, _) = send_with(&["-a", &path], Cmd::stdin_null);
@@ -1001,7 +875,7 @@ fn an_image_alone_has_no_text_part() {
 
 #[test]
 fn with_an_attachment_an_empty_or_blank_prompt_is_fine() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let img = png(20);
     let img_path = dir.file("img.png", &img);
     let txt = dir.file("t.txt", "text");
@@ -1298,14 +1172,14 @@ fn dash_twice_or_with_request_dash_or_no_stdin_is_a_usage_error() {
             .args(args)
             .stdin(request.as_bytes())
             .run();
-        assert_error_lines(&out, 2);
+        assert_error_lines(&out, 2, false);
         assert_no_connections(&server);
     }
 }
 
 #[test]
 fn a_fifo_is_read_whole_and_sent_like_a_file() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     // Bigger than a pipe's buffer, so one read would not be all of it.
     let pdf = fixture(b"%PDF-1.6\n", 300_000, 8);
     let fifo = Fifo::new(&dir, "piped.pdf", pdf.clone());
@@ -1405,7 +1279,7 @@ fn run_with_terminal_stdin(args: &[&str]) -> Output {
 
 #[test]
 fn with_an_attachment_a_terminal_stdin_is_not_read_nor_an_error() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let img = png(30);
     let path = dir.file("photo.png", &img);
     let server = hi_server();
@@ -1423,7 +1297,7 @@ fn dash_with_a_terminal_stdin_is_a_usage_error() {
     let server = hi_server();
     let url = server.url();
     let out = run_with_terminal_stdin(&["--base-url", &url, "-a", "-", "q"]);
-    assert_error_lines(&out, 2);
+    assert_error_lines(&out, 2, false);
     assert_no_connections(&server);
 }
 
@@ -1448,7 +1322,7 @@ fn assert_history_kept(rec: &Received) {
 
 #[test]
 fn with_request_the_attachments_go_into_an_appended_user_message() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let req = dir.file("req.json", HISTORY);
     let img = png(77);
     let path = dir.file("img.png", &img);
@@ -1468,7 +1342,7 @@ fn with_request_the_attachments_go_into_an_appended_user_message() {
 
 #[test]
 fn with_request_dash_a_file_attachment_still_works() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let img = png(12);
     let path = dir.file("img.png", &img);
     let (rec, _) = send_with(&["--request", "-", "-a", &path], |c| c.stdin(HISTORY));
@@ -1478,11 +1352,11 @@ fn with_request_dash_a_file_attachment_still_works() {
 
 #[test]
 fn a_chat_saves_the_attachment_as_sent_and_replays_it() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let img = png(1000);
     let path = dir.file("img.png", &img);
     let conv = dir.path().join("conv.json");
-    let conv_arg = arg(&conv);
+    let conv_arg = path_arg(&conv);
     let (first, _) = send(&["-c", &conv_arg, "-a", &path, "what is it"]);
     let sent = user_message(&first);
     let saved: Value =
@@ -1508,9 +1382,9 @@ fn a_chat_saves_the_attachment_as_sent_and_replays_it() {
 
 #[test]
 fn a_problem_with_an_attachment_is_exit_2_naming_it_before_any_connection() {
-    let dir = TempDir::new();
-    let missing = arg(&dir.path().join("nope.png"));
-    let directory = arg(dir.path());
+    let dir = TempDir::new("attach");
+    let missing = path_arg(&dir.path().join("nope.png"));
+    let directory = path_arg(dir.path());
     let random = dir.file("random.bin", b"\x00\x13\x37\xC3\x28\xFE\xFF garbage");
     let nul = dir.file("nul.txt", "hello\0world");
     let bad_utf8 = dir.file("latin1.txt", b"caf\xe9 au lait");
@@ -1577,7 +1451,7 @@ fn a_problem_with_an_attachment_is_exit_2_naming_it_before_any_connection() {
 
 #[test]
 fn the_argument_is_named_as_given_not_resolved() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     dir.file("bin.dat", b"\x00\x00\x00\x00");
     for given in ["nope.png", "./bin.dat", "sub/../bin.dat", "."] {
         let server = hi_server();
@@ -1591,7 +1465,7 @@ fn the_argument_is_named_as_given_not_resolved() {
 
 #[test]
 fn attachments_with_from_sse_or_list_models_are_a_usage_error() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let img = dir.file("img.png", png(10));
     let sse = dir.file(
         "rec.sse",
@@ -1603,7 +1477,7 @@ fn attachments_with_from_sse_or_list_models_are_a_usage_error() {
     ] {
         let server = Server::start(vec![Reply::json(200, r#"{"data":[{"id":"a/b"}]}"#)]);
         let out = orstream_at(&server).args(&args).run();
-        assert_error_lines(&out, 2);
+        assert_error_lines(&out, 2, false);
         assert_no_connections(&server);
     }
 }
@@ -1614,7 +1488,7 @@ fn attachments_with_from_sse_or_list_models_are_a_usage_error() {
 
 #[test]
 fn the_body_is_sized_never_chunked_and_carries_a_multi_block_file_whole() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     // Several of any plausible read block, and not a multiple of 3.
     let big = fixture(b"%PDF-1.7\n", 3 * 48 * 1024 + 100_001, 11);
     let path = dir.file("big.pdf", &big);
@@ -1632,7 +1506,7 @@ fn the_body_is_sized_never_chunked_and_carries_a_multi_block_file_whole() {
 
 #[test]
 fn a_retry_sends_a_byte_identical_body() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let img = png(150_000);
     let path = dir.file("img.png", &img);
     let notes = dir.file("notes.txt", "notes");
@@ -1721,9 +1595,9 @@ fn head_value(head: &str, name: &str) -> Option<String> {
 /// sent at most the socket buffers' worth (a few MiB) by then, so it meets the
 /// change while sending. Expects exit 1 naming the file, and one connection.
 fn assert_size_change_is_fatal(name: &str, new_len: u64) {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let path = dir.sparse(name, b"%PDF-1.7\n", 64 * MIB);
-    let file_arg = arg(&path);
+    let file_arg = path_arg(&path);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let probe = listener.try_clone().expect("clone listener");
@@ -1761,7 +1635,7 @@ fn assert_size_change_is_fatal(name: &str, new_len: u64) {
             "read it",
         ])
         .run();
-    let line = assert_error_lines(&out, 1);
+    let line = assert_error_lines(&out, 1, false).0;
     assert!(
         line.contains(&format!("-a {file_arg}")),
         "the error does not name -a {file_arg}\n{}",
@@ -1804,7 +1678,7 @@ fn a_file_that_grows_while_sent_is_exit_1_without_a_retry() {
 
 #[test]
 fn verbose_lists_each_attachment_but_never_its_bytes_or_the_key() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let img = png(8); // 16 bytes
     let a_png = dir.file("a.png", &img);
     let marker = "SECRET-TEXT-MARKER";
@@ -1838,14 +1712,14 @@ fn verbose_lists_each_attachment_but_never_its_bytes_or_the_key() {
 
 #[test]
 fn the_key_never_appears_in_any_output_with_attachments() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let path = dir.file("a.png", png(10));
     let (_, out) = send(&["-v", "-u", "-a", &path, "q"]);
     assert_no_key(&out);
     // An attachment error names the file, not the key.
     let server = hi_server();
     let out = orstream_at(&server)
-        .args(["-v", "-a", &arg(&dir.path().join("nope")), "q"])
+        .args(["-v", "-a", &path_arg(&dir.path().join("nope")), "q"])
         .run();
     out.assert_code(2);
     assert_no_key(&out);
@@ -1921,12 +1795,12 @@ fn drain_and_measure(listener: TcpListener, pid: u32) -> io::Result<Drained> {
 #[test]
 fn peak_rss_with_a_100_mib_attachment_stays_under_16_mib() {
     const SIZE: u64 = 100 * MIB;
-    let dir = TempDir::new();
+    let dir = TempDir::new("attach");
     let path = dir.sparse("huge.pdf", b"%PDF-1.7\n", SIZE);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let running = orstream()
-        .args(["--base-url", &url, "-a", &arg(&path), "summarise"])
+        .args(["--base-url", &url, "-a", &path_arg(&path), "summarise"])
         .spawn();
     let pid = running.pid();
     let (tx, rx) = mpsc::channel();

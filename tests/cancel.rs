@@ -44,30 +44,13 @@ fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// /proc/<pid>/status). orstream installs its handler before reading stdin,
 /// so this tells us when a signal will be handled rather than kill it.
 fn catches(pid: u32, sig: i32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigCgt:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|mask| mask & (1u64 << (sig - 1)) != 0)
+    in_signal_mask(pid, &["SigCgt"], sig)
 }
 
 /// Whether a SIGINT is still pending (not yet delivered) for `pid`, per the
 /// `ShdPnd`/`SigPnd` masks in /proc/<pid>/status. Unreadable: not pending.
 fn sigint_pending(pid: u32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    status
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("ShdPnd:")
-                .or_else(|| l.strip_prefix("SigPnd:"))
-        })
-        .filter_map(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .any(|mask| mask & (1u64 << (SIGINT - 1)) != 0)
+    in_signal_mask(pid, &["ShdPnd", "SigPnd"], SIGINT)
 }
 
 /// Whether some socket is in SYN_SENT towards 127.0.0.1:`port`

@@ -18,10 +18,8 @@ use support::*;
 use serde_json::Value;
 use std::fs;
 use std::io::{self, Write};
-use std::net::TcpStream;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::unix::fs::{symlink, MetadataExt};
+use std::path::Path;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -30,68 +28,6 @@ const T: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------------------
 // Local helpers
 // ---------------------------------------------------------------------------
-
-/// A fresh directory under the temp directory, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "orstream-chat-it-{}-{}-{tag}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir(&path).expect("create the test directory");
-        Dir(path)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Writes `name` with `contents` and exactly `mode` (umask aside).
-    fn write(&self, name: &str, contents: &str, mode: u32) -> PathBuf {
-        let path = self.join(name);
-        fs::write(&path, contents).expect("write test file");
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod test file");
-        path
-    }
-
-    /// Every name in the directory (hidden ones too), sorted.
-    fn list(&self) -> Vec<String> {
-        list(&self.0)
-    }
-
-    fn read(&self, name: &str) -> String {
-        let bytes = fs::read(self.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"));
-        String::from_utf8(bytes).unwrap_or_else(|e| panic!("{name} is not UTF-8: {e}"))
-    }
-
-    fn mode(&self, name: &str) -> u32 {
-        fs::metadata(self.join(name)).expect("stat").mode() & 0o7777
-    }
-
-    fn ino(&self, name: &str) -> u64 {
-        fs::metadata(self.join(name)).expect("stat").ino()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn list(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
 
 /// Everything a run could change about FILE and its directory.
 #[derive(Debug, PartialEq, Eq)]
@@ -108,7 +44,7 @@ struct FileState {
     mtime: (i64, i64),
 }
 
-fn state(dir: &Dir, name: &str) -> DirState {
+fn state(dir: &TempDir, name: &str) -> DirState {
     let file = fs::symlink_metadata(dir.join(name))
         .ok()
         .map(|m| FileState {
@@ -124,8 +60,8 @@ fn state(dir: &Dir, name: &str) -> DirState {
 }
 
 /// `orstream --base-url <server>`, run inside `dir`.
-fn run_in(dir: &Dir, server: &Server) -> Cmd {
-    orstream_at(server).current_dir(&dir.0)
+fn run_in(dir: &TempDir, server: &Server) -> Cmd {
+    orstream_at(server).current_dir(dir.path())
 }
 
 /// A clean answer streamed in the given pieces.
@@ -162,7 +98,7 @@ fn only_request(server: &Server, out: &Output) -> String {
 
 /// Runs one successful turn in `dir` (answer `text`) and returns the request
 /// body exactly as sent.
-fn turn(dir: &Dir, args: &[&str], text: &str) -> String {
+fn turn(dir: &TempDir, args: &[&str], text: &str) -> String {
     let server = Server::start(vec![answer(text)]);
     let out = run_in(dir, &server).args(args).run();
     out.assert_code(0);
@@ -170,39 +106,13 @@ fn turn(dir: &Dir, args: &[&str], text: &str) -> String {
     only_request(&server, &out)
 }
 
-/// Proves `server` was never contacted: a probe request of our own is
-/// accepted in FIFO order after anything the (already exited) client queued,
-/// so once it is recorded the counts are final.
-fn assert_no_connections(server: &Server) {
-    let mut s = TcpStream::connect(server.addr()).expect("probe connect");
-    s.write_all(b"GET /probe HTTP/1.1\r\nHost: probe\r\nContent-Length: 0\r\n\r\n")
-        .expect("probe write");
-    let got = server.wait_request(T).expect("probe request recorded");
-    assert_eq!(
-        got.path, "/probe",
-        "the server saw a request before the probe: {got:?}"
-    );
-    assert_eq!(
-        server.connections(),
-        1,
-        "orstream connected to the server: {:?}",
-        server.received()
-    );
-}
-
 /// Exit 2, nothing on stdout, an `orstream: error:` first line (returned),
 /// and no connection to `server`.
 fn assert_usage_error(out: &Output, server: &Server) -> String {
     out.assert_code(2);
     assert!(out.stdout.is_empty(), "stdout not empty\n{}", out.report());
-    let err = out.stderr_str();
-    let first = err.lines().next().unwrap_or("").to_string();
-    assert!(
-        first.starts_with("orstream: error: "),
-        "no error line\n{}",
-        out.report()
-    );
-    assert!(err.lines().count() <= 2, "{}", out.report());
+    let first = error_line(out);
+    assert!(out.stderr_str().lines().count() <= 2, "{}", out.report());
     assert_no_connections(server);
     first
 }
@@ -219,47 +129,47 @@ fn error_line(out: &Output) -> String {
     first
 }
 
+/// FILE byte for byte as a run saves it: `messages`, `"model"`, then the
+/// `more` fields, pretty-printed with two-space indents and a final newline.
+/// Each message is `(role, content)`. The content and each of `more` (a
+/// `"key": value`, a multi-line value with its inner lines indented as in
+/// FILE) are given exactly as they stand in FILE, JSON escapes and all, so
+/// every assertion still spells out the bytes the run must write.
+fn saved_file(messages: &[(&str, &str)], model: &str, more: &[&str]) -> String {
+    let messages: Vec<String> = messages
+        .iter()
+        .map(|(role, content)| {
+            format!("    {{\n      \"role\": \"{role}\",\n      \"content\": \"{content}\"\n    }}")
+        })
+        .collect();
+    let mut fields = vec![
+        format!("  \"messages\": [\n{}\n  ]", messages.join(",\n")),
+        format!("  \"model\": \"{model}\""),
+    ];
+    fields.extend(more.iter().map(|f| format!("  {f}")));
+    format!("{{\n{}\n}}\n", fields.join(",\n"))
+}
+
 /// A conversation as a run saves it, two turns in, mode set by the test.
-const SAVED: &str = r#"{
-  "messages": [
-    {
-      "role": "user",
-      "content": "first?"
-    },
-    {
-      "role": "assistant",
-      "content": "first!"
-    }
-  ],
-  "model": "x/y"
+fn saved() -> String {
+    saved_file(&[("user", "first?"), ("assistant", "first!")], "x/y", &[])
 }
-"#;
 
-/// `SAVED` continued with "second?" / "second!".
-const SAVED_NEXT: &str = r#"{
-  "messages": [
-    {
-      "role": "user",
-      "content": "first?"
-    },
-    {
-      "role": "assistant",
-      "content": "first!"
-    },
-    {
-      "role": "user",
-      "content": "second?"
-    },
-    {
-      "role": "assistant",
-      "content": "second!"
-    }
-  ],
-  "model": "x/y"
+/// `saved()` continued with "second?" / "second!".
+fn saved_next() -> String {
+    saved_file(
+        &[
+            ("user", "first?"),
+            ("assistant", "first!"),
+            ("user", "second?"),
+            ("assistant", "second!"),
+        ],
+        "x/y",
+        &[],
+    )
 }
-"#;
 
-/// The request a run on `SAVED` with the prompt "second?" sends.
+/// The request a run on `saved()` with the prompt "second?" sends.
 const SAVED_NEXT_REQUEST: &str = r#"{"messages":[{"role":"user","content":"first?"},{"role":"assistant","content":"first!"},{"role":"user","content":"second?"}],"model":"x/y","stream":true,"stream_options":{"include_usage":true}}"#;
 
 // ---------------------------------------------------------------------------
@@ -273,7 +183,7 @@ fn missing_file_sends_a_plain_run_body_and_is_created_0600() {
     out.assert_code(0);
     let plain_body = only_request(&plain, &out);
 
-    let dir = Dir::new("new");
+    let dir = TempDir::new("new");
     let server = Server::start(vec![answer_in(&["h", "éllo ", "✓"])]);
     let out = run_in(&dir, &server)
         .args(["-c", "c.json", "-m", "x/y", "Say hi"])
@@ -292,20 +202,7 @@ fn missing_file_sends_a_plain_run_body_and_is_created_0600() {
 
     assert_eq!(
         dir.read("c.json"),
-        r#"{
-  "messages": [
-    {
-      "role": "user",
-      "content": "Say hi"
-    },
-    {
-      "role": "assistant",
-      "content": "héllo ✓"
-    }
-  ],
-  "model": "x/y"
-}
-"#
+        saved_file(&[("user", "Say hi"), ("assistant", "héllo ✓")], "x/y", &[])
     );
     assert_eq!(dir.mode("c.json"), 0o600);
     assert_eq!(dir.list(), ["c.json"], "nothing else beside FILE");
@@ -313,7 +210,7 @@ fn missing_file_sends_a_plain_run_body_and_is_created_0600() {
 
 #[test]
 fn answer_text_is_saved_as_utf8_with_only_json_escapes() {
-    let dir = Dir::new("escapes");
+    let dir = TempDir::new("escapes");
     let server = Server::start(vec![answer_in(&[
         "héllo ✓ 日本",
         " \"quoted\"\n",
@@ -326,20 +223,14 @@ fn answer_text_is_saved_as_utf8_with_only_json_escapes() {
     let saved = dir.read("c.json");
     assert_eq!(
         saved,
-        r##"{
-  "messages": [
-    {
-      "role": "user",
-      "content": "Quote me"
-    },
-    {
-      "role": "assistant",
-      "content": "héllo ✓ 日本 \"quoted\"\ntab\there \\ end"
-    }
-  ],
-  "model": "x/y"
-}
-"##
+        saved_file(
+            &[
+                ("user", "Quote me"),
+                ("assistant", r#"héllo ✓ 日本 \"quoted\"\ntab\there \\ end"#)
+            ],
+            "x/y",
+            &[]
+        )
     );
     assert!(!saved.contains("\\u"), "non-ASCII must not be escaped");
 }
@@ -347,7 +238,7 @@ fn answer_text_is_saved_as_utf8_with_only_json_escapes() {
 #[test]
 fn empty_or_whitespace_file_starts_a_new_conversation_and_keeps_its_mode() {
     for (tag, contents) in [("empty", ""), ("blank", "  \n\t\r\n  \n")] {
-        let dir = Dir::new(tag);
+        let dir = TempDir::new(tag);
         dir.write("c.json", contents, 0o640);
         let before = dir.ino("c.json");
         let body = turn(&dir, &["-c", "c.json", "-m", "x/y", "Say hi"], "hi");
@@ -358,20 +249,7 @@ fn empty_or_whitespace_file_starts_a_new_conversation_and_keeps_its_mode() {
         );
         assert_eq!(
             dir.read("c.json"),
-            r#"{
-  "messages": [
-    {
-      "role": "user",
-      "content": "Say hi"
-    },
-    {
-      "role": "assistant",
-      "content": "hi"
-    }
-  ],
-  "model": "x/y"
-}
-"#,
+            saved_file(&[("user", "Say hi"), ("assistant", "hi")], "x/y", &[]),
             "{tag} FILE"
         );
         assert_eq!(dir.mode("c.json"), 0o640, "{tag} FILE keeps its mode");
@@ -386,7 +264,7 @@ fn empty_or_whitespace_file_starts_a_new_conversation_and_keeps_its_mode() {
 
 #[test]
 fn three_turns_remember_flags_and_replace_the_system_message() {
-    let dir = Dir::new("three");
+    let dir = TempDir::new("three");
     let args1 = [
         "-c",
         "chat.json",
@@ -439,41 +317,19 @@ fn three_turns_remember_flags_and_replace_the_system_message() {
     eprintln!("--- chat.json after three turns ---\n{saved}--- end ---");
     assert_eq!(
         saved,
-        r#"{
-  "messages": [
-    {
-      "role": "system",
-      "content": "Be terse."
-    },
-    {
-      "role": "user",
-      "content": "What is 2+2?"
-    },
-    {
-      "role": "assistant",
-      "content": "4"
-    },
-    {
-      "role": "user",
-      "content": "And 3+3?"
-    },
-    {
-      "role": "assistant",
-      "content": "6"
-    },
-    {
-      "role": "user",
-      "content": "Say héllo ✓"
-    },
-    {
-      "role": "assistant",
-      "content": "héllo ✓"
-    }
-  ],
-  "model": "x/z",
-  "temperature": 0.9
-}
-"#
+        saved_file(
+            &[
+                ("system", "Be terse."),
+                ("user", "What is 2+2?"),
+                ("assistant", "4"),
+                ("user", "And 3+3?"),
+                ("assistant", "6"),
+                ("user", "Say héllo ✓"),
+                ("assistant", "héllo ✓")
+            ],
+            "x/z",
+            &[r#""temperature": 0.9"#]
+        )
     );
     assert_eq!(dir.mode("chat.json"), 0o600);
     assert_eq!(dir.list(), ["chat.json"]);
@@ -481,12 +337,12 @@ fn three_turns_remember_flags_and_replace_the_system_message() {
 
 #[test]
 fn continued_file_keeps_its_mode_and_is_replaced_by_rename() {
-    let dir = Dir::new("continue");
-    dir.write("c.json", SAVED, 0o640);
+    let dir = TempDir::new("continue");
+    dir.write("c.json", &saved(), 0o640);
     let before = dir.ino("c.json");
     let body = turn(&dir, &["-c", "c.json", "second?"], "second!");
     assert_eq!(body, SAVED_NEXT_REQUEST);
-    assert_eq!(dir.read("c.json"), SAVED_NEXT);
+    assert_eq!(dir.read("c.json"), saved_next());
     assert_eq!(dir.mode("c.json"), 0o640, "an existing FILE keeps its mode");
     assert_ne!(dir.ino("c.json"), before, "FILE replaced by a rename");
     assert_eq!(dir.list(), ["c.json"]);
@@ -494,7 +350,7 @@ fn continued_file_keeps_its_mode_and_is_replaced_by_rename() {
 
 #[test]
 fn hand_written_file_keeps_unknown_fields_and_key_order() {
-    let dir = Dir::new("hand");
+    let dir = TempDir::new("hand");
     let hand = r#"{"zeta": {"b": 1, "a": [true, null]}, "model": "hand/made",
  "messages": [{"content": "first?", "role": "user", "name": "ann"},
               {"role": "assistant", "content": "first!", "refusal": null}],
@@ -546,7 +402,7 @@ fn hand_written_file_keeps_unknown_fields_and_key_order() {
 
 #[test]
 fn system_flag_inserts_a_system_message_first_when_none_leads() {
-    let dir = Dir::new("system");
+    let dir = TempDir::new("system");
     dir.write(
         "c.json",
         r#"{"messages":[{"role":"user","content":"q1"},{"role":"assistant","content":"a1"},{"role":"system","content":"late"}]}"#,
@@ -559,42 +415,24 @@ fn system_flag_inserts_a_system_message_first_when_none_leads() {
     );
     assert_eq!(
         dir.read("c.json"),
-        r#"{
-  "messages": [
-    {
-      "role": "system",
-      "content": "S"
-    },
-    {
-      "role": "user",
-      "content": "q1"
-    },
-    {
-      "role": "assistant",
-      "content": "a1"
-    },
-    {
-      "role": "system",
-      "content": "late"
-    },
-    {
-      "role": "user",
-      "content": "q2"
-    },
-    {
-      "role": "assistant",
-      "content": "a2"
-    }
-  ],
-  "model": "openrouter/auto"
-}
-"#
+        saved_file(
+            &[
+                ("system", "S"),
+                ("user", "q1"),
+                ("assistant", "a1"),
+                ("system", "late"),
+                ("user", "q2"),
+                ("assistant", "a2")
+            ],
+            "openrouter/auto",
+            &[]
+        )
     );
 }
 
 #[test]
 fn stream_fields_in_the_file_are_forced_on_the_wire_and_not_saved() {
-    let dir = Dir::new("streamfields");
+    let dir = TempDir::new("streamfields");
     dir.write(
         "c.json",
         r#"{"stream":false,"messages":[{"role":"user","content":"q1"},{"role":"assistant","content":"a1"}],"stream_options":{"include_usage":false},"model":"m/n"}"#,
@@ -608,34 +446,22 @@ fn stream_fields_in_the_file_are_forced_on_the_wire_and_not_saved() {
     assert_eq!(sent["messages"].as_array().map(Vec::len), Some(3), "{sent}");
     assert_eq!(
         dir.read("c.json"),
-        r#"{
-  "messages": [
-    {
-      "role": "user",
-      "content": "q1"
-    },
-    {
-      "role": "assistant",
-      "content": "a1"
-    },
-    {
-      "role": "user",
-      "content": "q2"
-    },
-    {
-      "role": "assistant",
-      "content": "a2"
-    }
-  ],
-  "model": "m/n"
-}
-"#
+        saved_file(
+            &[
+                ("user", "q1"),
+                ("assistant", "a1"),
+                ("user", "q2"),
+                ("assistant", "a2")
+            ],
+            "m/n",
+            &[]
+        )
     );
 }
 
 #[test]
 fn prompt_may_come_from_stdin_as_in_a_plain_run() {
-    let dir = Dir::new("stdin");
+    let dir = TempDir::new("stdin");
     let server = Server::start(vec![answer("ok")]);
     let out = run_in(&dir, &server)
         .args(["-c", "c.json", "-m", "x/y", "Summarise"])
@@ -658,7 +484,7 @@ fn prompt_may_come_from_stdin_as_in_a_plain_run() {
 
 #[test]
 fn request_file_replays_a_saved_conversation() {
-    let dir = Dir::new("replay");
+    let dir = TempDir::new("replay");
     turn(
         &dir,
         &["-c", "c.json", "-m", "x/y", "-t", "0.5", "Say hi"],
@@ -767,9 +593,9 @@ impl Fail {
 /// as before (a missing FILE not created).
 fn assert_failure_leaves_file_alone(fail: Fail) {
     for existing in [true, false] {
-        let dir = Dir::new(&format!("{fail:?}-{existing}"));
+        let dir = TempDir::new(&format!("{fail:?}-{existing}"));
         if existing {
-            dir.write("c.json", SAVED, 0o640);
+            dir.write("c.json", &saved(), 0o640);
         }
         let before = state(&dir, "c.json");
         let server = Server::start(vec![fail.reply()]);
@@ -843,7 +669,7 @@ fn stdout_closed_leaves_file_alone() {
 
 #[test]
 fn extract_saves_the_whole_answer_not_only_the_block() {
-    let dir = Dir::new("extract");
+    let dir = TempDir::new("extract");
     let server = Server::start(vec![answer_in(&[
         "Here:\n```sh\n",
         "echo hi\n",
@@ -856,26 +682,20 @@ fn extract_saves_the_whole_answer_not_only_the_block() {
     assert_eq!(out.stdout_str(), "echo hi\n", "{}", out.report());
     assert_eq!(
         dir.read("c.json"),
-        r#"{
-  "messages": [
-    {
-      "role": "user",
-      "content": "give code"
-    },
-    {
-      "role": "assistant",
-      "content": "Here:\n```sh\necho hi\n```\nDone."
-    }
-  ],
-  "model": "x/y"
-}
-"#
+        saved_file(
+            &[
+                ("user", "give code"),
+                ("assistant", r#"Here:\n```sh\necho hi\n```\nDone."#)
+            ],
+            "x/y",
+            &[]
+        )
     );
 }
 
 #[test]
 fn schema_with_json_saves_the_answer_text_not_the_json_lines() {
-    let dir = Dir::new("schema");
+    let dir = TempDir::new("schema");
     let server = Server::start(vec![answer_in(&["{\"name\": ", "\"Ann\"}"])]);
     let out = run_in(&dir, &server)
         .args([
@@ -890,19 +710,10 @@ fn schema_with_json_saves_the_answer_text_not_the_json_lines() {
     );
     assert_eq!(
         dir.read("c.json"),
-        r#"{
-  "messages": [
-    {
-      "role": "user",
-      "content": "Who?"
-    },
-    {
-      "role": "assistant",
-      "content": "{\"name\": \"Ann\"}"
-    }
-  ],
-  "model": "a/b",
-  "response_format": {
+        saved_file(
+            &[("user", "Who?"), ("assistant", r#"{\"name\": \"Ann\"}"#)],
+            "a/b",
+            &[r#""response_format": {
     "type": "json_schema",
     "json_schema": {
       "name": "answer",
@@ -920,15 +731,14 @@ fn schema_with_json_saves_the_answer_text_not_the_json_lines() {
         "additionalProperties": false
       }
     }
-  }
-}
-"#
+  }"#]
+        )
     );
 }
 
 #[test]
 fn reasoning_and_tool_calls_are_not_saved() {
-    let dir = Dir::new("reasoning");
+    let dir = TempDir::new("reasoning");
     let server = Server::start(vec![Reply::sse(&[
         "data: {\"id\":\"gen-1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"reasoning\":\"Thinking hard.\"},\"finish_reason\":null}]}\n\n",
         "data: {\"id\":\"gen-1\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\" More thought.\"},\"finish_reason\":null}]}\n\n",
@@ -949,26 +759,17 @@ fn reasoning_and_tool_calls_are_not_saved() {
     );
     assert_eq!(
         dir.read("c.json"),
-        r#"{
-  "messages": [
-    {
-      "role": "user",
-      "content": "Look it up"
-    },
-    {
-      "role": "assistant",
-      "content": "Sure."
-    }
-  ],
-  "model": "x/y"
-}
-"#
+        saved_file(
+            &[("user", "Look it up"), ("assistant", "Sure.")],
+            "x/y",
+            &[]
+        )
     );
 }
 
 #[test]
 fn attachments_are_saved_in_the_user_message_as_sent() {
-    let dir = Dir::new("attach");
+    let dir = TempDir::new("attach");
     dir.write("note.txt", "note text", 0o644);
     let server = Server::start(vec![answer("ok")]);
     let out = run_in(&dir, &server)
@@ -982,20 +783,17 @@ fn attachments_are_saved_in_the_user_message_as_sent() {
     );
     assert_eq!(
         dir.read("c.json"),
-        r#"{
-  "messages": [
-    {
-      "role": "user",
-      "content": "<file name=\"note.txt\">\nnote text\n</file>\n\nSummarise"
-    },
-    {
-      "role": "assistant",
-      "content": "ok"
-    }
-  ],
-  "model": "x/y"
-}
-"#
+        saved_file(
+            &[
+                (
+                    "user",
+                    r#"<file name=\"note.txt\">\nnote text\n</file>\n\nSummarise"#
+                ),
+                ("assistant", "ok")
+            ],
+            "x/y",
+            &[]
+        )
     );
 
     // An attachment alone is a prompt (SPEC §8), with -c as without.
@@ -1016,9 +814,9 @@ fn attachments_are_saved_in_the_user_message_as_sent() {
 // ---------------------------------------------------------------------------
 
 fn second_run_is_refused_while_the_first_holds_file(existing: bool) {
-    let dir = Dir::new(&format!("lock-{existing}"));
+    let dir = TempDir::new(&format!("lock-{existing}"));
     if existing {
-        dir.write("c.json", SAVED, 0o600);
+        dir.write("c.json", &saved(), 0o600);
     }
     let first_server = Server::start(vec![held_answer(" done")]);
     let first = run_in(&dir, &first_server)
@@ -1051,43 +849,22 @@ fn second_run_is_refused_while_the_first_holds_file(existing: bool) {
     out.assert_code(0);
     assert_eq!(out.stdout_str(), "partial done\n", "{}", out.report());
     let want = if existing {
-        r#"{
-  "messages": [
-    {
-      "role": "user",
-      "content": "first?"
-    },
-    {
-      "role": "assistant",
-      "content": "first!"
-    },
-    {
-      "role": "user",
-      "content": "second?"
-    },
-    {
-      "role": "assistant",
-      "content": "partial done"
-    }
-  ],
-  "model": "x/y"
-}
-"#
+        saved_file(
+            &[
+                ("user", "first?"),
+                ("assistant", "first!"),
+                ("user", "second?"),
+                ("assistant", "partial done"),
+            ],
+            "x/y",
+            &[],
+        )
     } else {
-        r#"{
-  "messages": [
-    {
-      "role": "user",
-      "content": "second?"
-    },
-    {
-      "role": "assistant",
-      "content": "partial done"
-    }
-  ],
-  "model": "openrouter/auto"
-}
-"#
+        saved_file(
+            &[("user", "second?"), ("assistant", "partial done")],
+            "openrouter/auto",
+            &[],
+        )
     };
     assert_eq!(dir.read("c.json"), want);
     assert_eq!(dir.list(), ["c.json"], "the directory holds only FILE");
@@ -1120,9 +897,9 @@ fn second_run_on_a_missing_file_is_refused_at_once() {
 #[test]
 fn sigkill_mid_stream_leaves_file_as_it_was() {
     for existing in [true, false] {
-        let dir = Dir::new(&format!("kill-{existing}"));
+        let dir = TempDir::new(&format!("kill-{existing}"));
         if existing {
-            dir.write("c.json", SAVED, 0o640);
+            dir.write("c.json", &saved(), 0o640);
         }
         let before = state(&dir, "c.json");
         let server = Server::start(vec![Reply::sse_steps_with(
@@ -1146,7 +923,7 @@ fn sigkill_mid_stream_leaves_file_as_it_was() {
         // A killed run holds no lock: the next one goes ahead.
         turn(&dir, &["-c", "c.json", "second?"], "second!");
         if existing {
-            assert_eq!(dir.read("c.json"), SAVED_NEXT);
+            assert_eq!(dir.read("c.json"), saved_next());
         }
         assert_eq!(dir.list(), ["c.json"]);
     }
@@ -1156,12 +933,12 @@ fn sigkill_mid_stream_leaves_file_as_it_was() {
 // 8. Usage errors
 // ---------------------------------------------------------------------------
 
-/// In a directory holding `c.json` (= `SAVED`), a request file `x.json` and
+/// In a directory holding `c.json` (= `saved()`), a request file `x.json` and
 /// a recording `x.sse`: `args` is a usage error naming each of `want`, with
 /// no request and nothing on disk changed. Returns the error line.
 fn assert_usage_error_leaves_file(args: &[&str], want: &[&str]) -> String {
-    let dir = Dir::new("usage");
-    dir.write("c.json", SAVED, 0o640);
+    let dir = TempDir::new("usage");
+    dir.write("c.json", &saved(), 0o640);
     dir.write(
         "x.json",
         r#"{"messages":[{"role":"user","content":"hi"}]}"#,
@@ -1223,7 +1000,7 @@ fn chat_needs_a_prompt_like_a_plain_run() {
     assert_eq!(line, "orstream: error: the prompt is empty");
 
     // A missing FILE is not created either.
-    let dir = Dir::new("noprompt");
+    let dir = TempDir::new("noprompt");
     let server = Server::start(vec![answer("never")]);
     let out = run_in(&dir, &server).args(["-c", "c.json"]).run();
     let line = assert_usage_error(&out, &server);
@@ -1234,7 +1011,7 @@ fn chat_needs_a_prompt_like_a_plain_run() {
 /// FILE (written with `contents`) is not a conversation: exit 2 naming
 /// FILE and each of `want`, no request, FILE untouched.
 fn assert_bad_file(contents: &str, want: &[&str]) {
-    let dir = Dir::new("bad");
+    let dir = TempDir::new("bad");
     dir.write("bad.json", contents, 0o600);
     let before = state(&dir, "bad.json");
     let server = Server::start(vec![answer("never")]);
@@ -1273,9 +1050,9 @@ fn file_without_messages_array_is_a_usage_error() {
 
 #[test]
 fn symlink_file_is_followed_and_stays_a_link() {
-    let dir = Dir::new("symlink");
+    let dir = TempDir::new("symlink");
     fs::create_dir(dir.join("real")).unwrap();
-    dir.write("real/conv.json", SAVED, 0o644);
+    dir.write("real/conv.json", &saved(), 0o644);
     symlink("real/conv.json", dir.join("link.json")).unwrap();
     let before = dir.ino("real/conv.json");
 
@@ -1287,11 +1064,11 @@ fn symlink_file_is_followed_and_stays_a_link() {
         fs::read_link(dir.join("link.json")).unwrap(),
         Path::new("real/conv.json")
     );
-    assert_eq!(dir.read("real/conv.json"), SAVED_NEXT);
+    assert_eq!(dir.read("real/conv.json"), saved_next());
     assert_eq!(dir.mode("real/conv.json"), 0o644);
     assert_ne!(dir.ino("real/conv.json"), before);
     assert_eq!(dir.list(), ["link.json", "real"]);
-    assert_eq!(list(&dir.join("real")), ["conv.json"]);
+    assert_eq!(list_dir(&dir.join("real")), ["conv.json"]);
 
     // A dangling link: its target is created, and the link stays.
     symlink("real/new.json", dir.join("dangling.json")).unwrap();
@@ -1304,19 +1081,19 @@ fn symlink_file_is_followed_and_stays_a_link() {
         .unwrap()
         .file_type()
         .is_symlink());
-    assert_eq!(dir.read("real/new.json"), SAVED);
+    assert_eq!(dir.read("real/new.json"), saved());
     assert_eq!(dir.mode("real/new.json"), 0o600);
     assert_eq!(dir.list(), ["dangling.json", "link.json", "real"]);
-    assert_eq!(list(&dir.join("real")), ["conv.json", "new.json"]);
+    assert_eq!(list_dir(&dir.join("real")), ["conv.json", "new.json"]);
 }
 
 /// A run held mid-stream on `c.json`; `meddle` plays another program while
 /// it is held; the run must then exit 1 naming FILE and leave `c.json` as
 /// `meddle` made it.
-fn assert_meddling_is_not_overwritten(existing: bool, meddle: impl FnOnce(&Dir)) {
-    let dir = Dir::new(&format!("meddle-{existing}"));
+fn assert_meddling_is_not_overwritten(existing: bool, meddle: impl FnOnce(&TempDir)) {
+    let dir = TempDir::new(&format!("meddle-{existing}"));
     if existing {
-        dir.write("c.json", SAVED, 0o600);
+        dir.write("c.json", &saved(), 0o600);
     }
     let server = Server::start(vec![held_answer(" done")]);
     let run = run_in(&dir, &server)
@@ -1383,13 +1160,10 @@ fn ignore_sigxfsz() {
     });
 }
 
+/// Whether SIGXFSZ is ignored in `pid` (the `SigIgn` mask), i.e. the
+/// child really inherited [`ignore_sigxfsz`].
 fn ignores_sigxfsz(pid: u32) -> bool {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigIgn:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .is_some_and(|mask| mask & (1 << (libc::SIGXFSZ - 1)) != 0)
+    in_signal_mask(pid, &["SigIgn"], libc::SIGXFSZ)
 }
 
 fn limit_file_size(pid: u32, bytes: u64) {
@@ -1413,9 +1187,9 @@ fn limit_file_size(pid: u32, bytes: u64) {
 fn failed_save_is_exit_1_naming_file_and_leaves_it_alone() {
     ignore_sigxfsz();
     for existing in [true, false] {
-        let dir = Dir::new(&format!("savefail-{existing}"));
+        let dir = TempDir::new(&format!("savefail-{existing}"));
         if existing {
-            dir.write("c.json", SAVED, 0o640);
+            dir.write("c.json", &saved(), 0o640);
         }
         let before = state(&dir, "c.json");
         let server = Server::start(vec![held_answer(" done")]);

@@ -6,12 +6,8 @@ mod support;
 use support::*;
 
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::thread;
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
@@ -20,31 +16,10 @@ const T: Duration = Duration::from_secs(10);
 // Local helpers
 // ---------------------------------------------------------------------------
 
-/// A server that answers one request with "Hi" and a clean end.
-fn hi_server() -> Server {
-    Server::start(vec![Reply::sse(&[&chunk("Hi"), &finish("stop"), DONE])])
-}
-
-/// Runs `cmd`, expects a successful "Hi" answer, and returns the one request
-/// the server saw.
-fn run_ok(server: &Server, cmd: Cmd) -> Received {
-    let out = cmd.run();
-    out.assert_code(0);
-    assert_eq!(out.stdout_str(), "Hi\n", "{}", out.report());
-    let got = server.received();
-    assert_eq!(
-        got.len(),
-        1,
-        "expected exactly one request\n{}",
-        out.report()
-    );
-    got.into_iter().next().unwrap()
-}
-
 /// The body of the one request sent by `orstream_at(server)` + `f`.
 fn body_of(f: impl FnOnce(Cmd) -> Cmd) -> Value {
     let server = hi_server();
-    run_ok(&server, f(orstream_at(&server))).json()
+    run_ok(&server, f(orstream_at(&server))).0.json()
 }
 
 fn messages(body: &Value) -> &Vec<Value> {
@@ -64,99 +39,11 @@ fn only_user_content(body: &Value) -> String {
         .to_string()
 }
 
-/// Exit `code`, nothing on stdout, and stderr exactly one `orstream: error:`
-/// line, optionally followed by one `orstream: hint:` line.
-fn assert_error_lines(out: &Output, code: i32, want_hint: bool) -> (String, Option<String>) {
-    out.assert_code(code);
-    assert!(out.stdout.is_empty(), "stdout not empty\n{}", out.report());
-    let err = out.stderr_str();
-    assert!(
-        err.ends_with('\n'),
-        "stderr not newline-terminated\n{}",
-        out.report()
-    );
-    let lines: Vec<&str> = err.lines().collect();
-    let allowed = if want_hint { 2..=2 } else { 1..=2 };
-    assert!(
-        allowed.contains(&lines.len()),
-        "expected {allowed:?} stderr line(s)\n{}",
-        out.report()
-    );
-    assert!(
-        lines[0].starts_with("orstream: error: "),
-        "first line is not an error line\n{}",
-        out.report()
-    );
-    let hint = lines.get(1).map(|h| {
-        assert!(
-            h.starts_with("orstream: hint: "),
-            "second line is not a hint line\n{}",
-            out.report()
-        );
-        h.to_string()
-    });
-    if want_hint {
-        assert!(hint.is_some(), "no hint line\n{}", out.report());
-    }
-    (lines[0].to_string(), hint)
-}
-
 /// A usage error (exit 2) that never reached the server.
 fn assert_usage_error(out: &Output, server: &Server) -> String {
     let (line, _) = assert_error_lines(out, 2, false);
     assert_no_connections(server);
     line
-}
-
-/// Proves `server` was never contacted: a probe request of our own is
-/// accepted in FIFO order after anything the (already exited) client queued,
-/// so once it is recorded the counts are final.
-fn assert_no_connections(server: &Server) {
-    let mut s = TcpStream::connect(server.addr()).expect("probe connect");
-    s.write_all(b"GET /probe HTTP/1.1\r\nHost: probe\r\nContent-Length: 0\r\n\r\n")
-        .expect("probe write");
-    let got = server.wait_request(T).expect("probe request recorded");
-    assert_eq!(
-        got.path, "/probe",
-        "the server saw a request before the probe: {got:?}"
-    );
-    assert_eq!(
-        server.connections(),
-        1,
-        "orstream connected to the server: {:?}",
-        server.received()
-    );
-    drop(s);
-}
-
-/// A file under the temp dir, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str, contents: impl AsRef<[u8]>) -> TempFile {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "orstream-prompt-request-{}-{}-{tag}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::write(&path, contents).expect("write temp file");
-        TempFile(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn name(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// A path under the temp dir that does not exist.
@@ -167,58 +54,6 @@ fn missing_path(tag: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_file(&p);
     p
-}
-
-/// A minimal forward proxy for one connection: it reports the request line it
-/// got, answers `CONNECT` with 200 and tunnels to `origin`; an absolute-form
-/// request is forwarded as-is. (The support server cannot read again after
-/// it has replied, which a tunnel needs.)
-fn start_proxy(origin: SocketAddr) -> (String, Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let Ok((mut client, _)) = listener.accept() else {
-            return;
-        };
-        let _ = client.set_read_timeout(Some(HARD_TIMEOUT));
-        // Byte by byte, so nothing after the head is swallowed.
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            match client.read(&mut b) {
-                Ok(1) => head.push(b[0]),
-                _ => return,
-            }
-        }
-        let text = String::from_utf8_lossy(&head).into_owned();
-        let line = text.lines().next().unwrap_or("").to_string();
-        let _ = tx.send(line.clone());
-        let Ok(mut upstream) = TcpStream::connect(origin) else {
-            return;
-        };
-        if line.starts_with("CONNECT ") {
-            if client
-                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                .is_err()
-            {
-                return;
-            }
-        } else if upstream.write_all(&head).is_err() {
-            return;
-        }
-        let (mut c2, mut u2) = match (client.try_clone(), upstream.try_clone()) {
-            (Ok(c), Ok(u)) => (c, u),
-            _ => return,
-        };
-        thread::spawn(move || {
-            let _ = std::io::copy(&mut c2, &mut u2);
-            let _ = u2.shutdown(Shutdown::Write);
-        });
-        let _ = std::io::copy(&mut upstream, &mut client);
-        let _ = client.shutdown(Shutdown::Write);
-    });
-    (url, rx)
 }
 
 /// Asserts the proxy saw a request for `http://example.invalid:9/v1/...`
@@ -357,7 +192,7 @@ fn system_flag_adds_a_system_message_first() {
 fn no_stdin_ignores_a_pipe_that_never_closes() {
     // Without --no-stdin this would wait forever (and hit the hard timeout).
     let server = hi_server();
-    let got = run_ok(
+    let (got, _) = run_ok(
         &server,
         orstream_at(&server)
             .args(["--no-stdin", "just", "words"])
@@ -538,7 +373,7 @@ fn model_defaults_to_openrouter_auto() {
 #[test]
 fn posts_to_chat_completions_under_the_base_url() {
     let server = hi_server();
-    let got = run_ok(&server, orstream_at(&server).arg("hi"));
+    let (got, _) = run_ok(&server, orstream_at(&server).arg("hi"));
     assert_eq!(got.method, "POST");
     assert_eq!(got.path, "/chat/completions");
 }
@@ -546,7 +381,7 @@ fn posts_to_chat_completions_under_the_base_url() {
 #[test]
 fn base_url_trailing_slash_is_tolerated() {
     let server = hi_server();
-    let got = run_ok(
+    let (got, _) = run_ok(
         &server,
         orstream()
             .arg("--base-url")
@@ -560,7 +395,7 @@ fn base_url_trailing_slash_is_tolerated() {
 fn base_url_path_is_kept() {
     for suffix in ["/api/v1/", "/api/v1"] {
         let server = hi_server();
-        let got = run_ok(
+        let (got, _) = run_ok(
             &server,
             orstream()
                 .arg("--base-url")
@@ -574,7 +409,7 @@ fn base_url_path_is_kept() {
 #[test]
 fn base_url_from_env_when_no_flag() {
     let server = hi_server();
-    let got = run_ok(
+    let (got, _) = run_ok(
         &server,
         orstream()
             .env("OPENROUTER_BASE_URL", format!("{}/v1", server.url()))
@@ -585,7 +420,7 @@ fn base_url_from_env_when_no_flag() {
     // --base-url wins over the variable.
     let unused = Server::start(vec![]);
     let server = hi_server();
-    let got = run_ok(
+    let (got, _) = run_ok(
         &server,
         orstream_at(&server)
             .env("OPENROUTER_BASE_URL", format!("{}/v1", unused.url()))
@@ -598,7 +433,7 @@ fn base_url_from_env_when_no_flag() {
 #[test]
 fn default_headers_are_sent() {
     let server = hi_server();
-    let got = run_ok(&server, orstream_at(&server).arg("hi"));
+    let (got, _) = run_ok(&server, orstream_at(&server).arg("hi"));
     let bearer = format!("Bearer {TEST_KEY}");
     assert_eq!(got.header("authorization"), Some(bearer.as_str()));
     assert_eq!(got.header("content-type"), Some("application/json"));
@@ -618,7 +453,7 @@ fn default_headers_are_sent() {
 #[test]
 fn header_flag_adds_a_header() {
     let server = hi_server();
-    let got = run_ok(
+    let (got, _) = run_ok(
         &server,
         orstream_at(&server).args(["-H", "X-Foo: bar", "hi"]),
     );
@@ -630,7 +465,7 @@ fn header_flag_adds_a_header() {
 #[test]
 fn header_flag_replaces_a_default_case_insensitively() {
     let server = hi_server();
-    let got = run_ok(
+    let (got, _) = run_ok(
         &server,
         orstream_at(&server).args(["-H", "user-agent: mine/1", "hi"]),
     );
@@ -655,7 +490,7 @@ fn header_without_colon_is_a_usage_error() {
 fn api_key_file_first_line_trimmed_overrides_env() {
     let file = TempFile::new("key", "\t file-key-0123 \r\nsecond-line-key\n");
     let server = hi_server();
-    let got = run_ok(
+    let (got, _) = run_ok(
         &server,
         orstream_at(&server)
             .arg("--api-key-file")
@@ -669,7 +504,7 @@ fn api_key_file_first_line_trimmed_overrides_env() {
 fn empty_api_key_file_with_custom_base_sends_no_authorization() {
     let file = TempFile::new("empty-key", "");
     let server = hi_server();
-    let got = run_ok(
+    let (got, _) = run_ok(
         &server,
         orstream_at(&server)
             .arg("--api-key-file")
@@ -700,7 +535,7 @@ fn missing_api_key_file_is_a_usage_error_naming_it() {
 fn empty_key_variable_counts_as_unset() {
     // With a custom base URL: no Authorization header at all.
     let server = hi_server();
-    let got = run_ok(
+    let (got, _) = run_ok(
         &server,
         orstream_at(&server).env("OPENROUTER_API_KEY", "").arg("hi"),
     );
@@ -737,7 +572,7 @@ fn missing_key_with_default_base_url_exits_2_before_connecting() {
 #[test]
 fn key_is_optional_with_a_custom_base_url() {
     let server = hi_server();
-    let got = run_ok(
+    let (got, _) = run_ok(
         &server,
         orstream_at(&server)
             .env_remove("OPENROUTER_API_KEY")
@@ -846,7 +681,7 @@ fn body_always_streams_with_usage_and_no_deprecated_usage_field() {
             &usage_chunk(),
             DONE,
         ])]);
-        let got = run_ok(&server, orstream_at(&server).args(extra).arg("hi"));
+        let (got, _) = run_ok(&server, orstream_at(&server).args(extra).arg("hi"));
         let body = got.json();
         assert_eq!(body["stream"], json!(true), "{body}");
         assert_eq!(
@@ -898,7 +733,7 @@ fn lowercase_proxy_variable_is_used() {
 fn no_proxy_naming_the_host_disables_the_proxy() {
     let trap = Server::start(vec![]);
     let server = hi_server();
-    let got = run_ok(
+    let (got, _) = run_ok(
         &server,
         orstream_at(&server)
             .env("HTTP_PROXY", trap.url())
@@ -1070,7 +905,7 @@ fn bad_flag_value_is_one_error_line_and_one_help_hint() {
 
 fn raw_body(f: impl FnOnce(Cmd) -> Cmd) -> String {
     let server = hi_server();
-    run_ok(&server, f(orstream_at(&server))).body_str()
+    run_ok(&server, f(orstream_at(&server))).0.body_str()
 }
 
 #[test]

@@ -7,12 +7,6 @@
 mod support;
 use support::*;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::thread;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
@@ -23,24 +17,6 @@ const NO_BLOCK_ERR: &str = "orstream: error: the answer has no fenced code block
 // ---------------------------------------------------------------------------
 // Local helpers
 // ---------------------------------------------------------------------------
-
-/// One SSE event with the given data payload.
-fn ev(payload: &str) -> String {
-    format!("data: {payload}\n\n")
-}
-
-/// A compact content chunk payload (no `data:` prefix).
-fn cp(text: &str) -> String {
-    format!(
-        "{{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{}}},\"finish_reason\":null}}]}}",
-        json_string(text)
-    )
-}
-
-/// A compact content chunk event.
-fn c(text: &str) -> String {
-    ev(&cp(text))
-}
 
 /// The compact chunk payload that ends the answer.
 const STOP: &str = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
@@ -133,46 +109,6 @@ fn response_format(s: &str) -> String {
     )
 }
 
-fn assert_stdout(out: &Output, expected: &[u8]) {
-    assert!(
-        out.stdout == expected,
-        "stdout mismatch\nexpected: {:?}\n     got: {:?}\n{}",
-        String::from_utf8_lossy(expected),
-        out.stdout_str(),
-        out.report()
-    );
-}
-
-fn assert_stderr_empty(out: &Output) {
-    assert!(
-        out.stderr.is_empty(),
-        "expected empty stderr\n{}",
-        out.report()
-    );
-}
-
-/// Every error is exactly one `orstream: error:` line, optionally followed by
-/// one `orstream: hint:` line, and nothing else on stderr. Returns both.
-fn error_lines(out: &Output) -> (String, Option<String>) {
-    let text = out.stderr_str();
-    let lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let ok_end = text.ends_with('\n');
-    match lines.as_slice() {
-        [e] if ok_end && e.starts_with("orstream: error: ") => (e.clone(), None),
-        [e, h]
-            if ok_end
-                && e.starts_with("orstream: error: ")
-                && h.starts_with("orstream: hint: ") =>
-        {
-            (e.clone(), Some(h.clone()))
-        }
-        _ => panic!(
-            "expected one `orstream: error:` line (+ optional hint)\n{}",
-            out.report()
-        ),
-    }
-}
-
 /// stderr is exactly one line, `line` + `\n`, nothing else.
 fn assert_stderr_exactly_line(out: &Output, line: &str) {
     assert_eq!(
@@ -199,27 +135,6 @@ fn schema_why(out: &Output) -> String {
     why
 }
 
-/// Proves `server` was never contacted: a probe request of our own is
-/// accepted in FIFO order after anything the (already exited) client queued,
-/// so once it is recorded the counts are final.
-fn assert_no_connections(server: &Server) {
-    let mut s = TcpStream::connect(server.addr()).expect("probe connect");
-    s.write_all(b"GET /probe HTTP/1.1\r\nHost: probe\r\nContent-Length: 0\r\n\r\n")
-        .expect("probe write");
-    let got = server.wait_request(T).expect("probe request recorded");
-    assert_eq!(
-        got.path, "/probe",
-        "the server saw a request before the probe: {got:?}"
-    );
-    assert_eq!(
-        server.connections(),
-        1,
-        "orstream connected to the server: {:?}",
-        server.received()
-    );
-    drop(s);
-}
-
 /// Runs `orstream ARGS hi` against a server that must not be contacted;
 /// expects exit 2, empty stdout, one error line (+ optional hint), and returns
 /// the error line.
@@ -238,87 +153,6 @@ fn assert_has(out_line: &str, needle: &str) {
         out_line.contains(needle),
         "expected {needle:?} in {out_line:?}"
     );
-}
-
-/// A file under the temp dir, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str, contents: impl AsRef<[u8]>) -> TempFile {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "orstream-scripts-{}-{}-{tag}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::write(&path, contents).expect("write temp file");
-        TempFile(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn name(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// A minimal forward proxy for one connection: it reports the request line it
-/// got, answers `CONNECT` with 200 and tunnels to `origin`; an absolute-form
-/// request is forwarded as is.
-fn start_proxy(origin: SocketAddr) -> (String, Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let Ok((mut client, _)) = listener.accept() else {
-            return;
-        };
-        let _ = client.set_read_timeout(Some(HARD_TIMEOUT));
-        // Byte by byte, so nothing after the head is swallowed.
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            match client.read(&mut b) {
-                Ok(1) => head.push(b[0]),
-                _ => return,
-            }
-        }
-        let text = String::from_utf8_lossy(&head).into_owned();
-        let line = text.lines().next().unwrap_or("").to_string();
-        let _ = tx.send(line.clone());
-        let Ok(mut upstream) = TcpStream::connect(origin) else {
-            return;
-        };
-        if line.starts_with("CONNECT ") {
-            if client
-                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                .is_err()
-            {
-                return;
-            }
-        } else if upstream.write_all(&head).is_err() {
-            return;
-        }
-        let (mut c2, mut u2) = match (client.try_clone(), upstream.try_clone()) {
-            (Ok(c), Ok(u)) => (c, u),
-            _ => return,
-        };
-        thread::spawn(move || {
-            let _ = std::io::copy(&mut c2, &mut u2);
-            let _ = u2.shutdown(Shutdown::Write);
-        });
-        let _ = std::io::copy(&mut upstream, &mut client);
-        let _ = client.shutdown(Shutdown::Write);
-    });
-    (url, rx)
 }
 
 /// Runs against `http://openrouter.ai/api/v1` through a loopback proxy that

@@ -17,24 +17,6 @@ const MIB: usize = 1024 * 1024;
 // Local helpers
 // ---------------------------------------------------------------------------
 
-/// One SSE event with the given data payload.
-fn ev(payload: &str) -> String {
-    format!("data: {payload}\n\n")
-}
-
-/// A compact content chunk payload (no `data:` prefix).
-fn cp(text: &str) -> String {
-    format!(
-        "{{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{}}},\"finish_reason\":null}}]}}",
-        json_string(text)
-    )
-}
-
-/// A compact content chunk event.
-fn c(text: &str) -> String {
-    ev(&cp(text))
-}
-
 fn run(reply: Reply, args: &[&str]) -> (Server, Output) {
     let server = Server::start(vec![reply]);
     let out = orstream_at(&server).args(args).arg("hi").run();
@@ -57,46 +39,8 @@ fn pieces_reply(pieces: Vec<Vec<u8>>, gap: Duration) -> Reply {
     Reply::sse_steps(steps)
 }
 
-fn assert_stdout(out: &Output, expected: &[u8]) {
-    assert!(
-        out.stdout == expected,
-        "stdout mismatch\nexpected: {:?}\n{}",
-        String::from_utf8_lossy(expected),
-        out.report()
-    );
-}
-
-fn assert_stderr_empty(out: &Output) {
-    assert!(
-        out.stderr.is_empty(),
-        "expected empty stderr\n{}",
-        out.report()
-    );
-}
-
 fn stderr_lines(out: &Output) -> Vec<String> {
     out.stderr_str().lines().map(str::to_string).collect()
-}
-
-/// Every error is exactly one `orstream: error:` line, optionally followed by
-/// one `orstream: hint:` line, and nothing else on stderr. Returns both.
-fn error_lines(out: &Output) -> (String, Option<String>) {
-    let lines = stderr_lines(out);
-    let ok_end = out.stderr.ends_with(b"\n");
-    match lines.as_slice() {
-        [e] if ok_end && e.starts_with("orstream: error: ") => (e.clone(), None),
-        [e, h]
-            if ok_end
-                && e.starts_with("orstream: error: ")
-                && h.starts_with("orstream: hint: ") =>
-        {
-            (e.clone(), Some(h.clone()))
-        }
-        _ => panic!(
-            "expected one `orstream: error:` line (+ optional hint)\n{}",
-            out.report()
-        ),
-    }
 }
 
 /// The one error line, asserting that a hint line follows it.

@@ -25,8 +25,10 @@ use std::ffi::{c_int, c_uint, c_ulong, OsStr, OsString};
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -107,6 +109,25 @@ pub fn usage_chunk() -> String {
      \"provider\":\"TestProvider\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,\
      \"completion_tokens\":5,\"total_tokens\":15,\"cost\":0.00012}}\n\n"
         .to_string()
+}
+
+/// One SSE event with the given data payload.
+pub fn ev(payload: &str) -> String {
+    format!("data: {payload}\n\n")
+}
+
+/// A compact content chunk payload (no `data:` prefix): only the fields a
+/// client must read, unlike the full chunks of [`chunk`].
+pub fn cp(text: &str) -> String {
+    format!(
+        "{{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{}}},\"finish_reason\":null}}]}}",
+        json_string(text)
+    )
+}
+
+/// A compact content chunk event.
+pub fn c(text: &str) -> String {
+    ev(&cp(text))
 }
 
 // ---------------------------------------------------------------------------
@@ -1420,4 +1441,322 @@ impl Output {
             self.stderr_str()
         )
     }
+}
+
+// ---------------------------------------------------------------------------
+// Common runs and assertions
+// ---------------------------------------------------------------------------
+
+/// One clean answer, "Hi".
+pub fn hi_reply() -> Reply {
+    Reply::sse(&[&chunk("Hi"), &finish("stop"), DONE])
+}
+
+/// A server that answers one request with [`hi_reply`].
+pub fn hi_server() -> Server {
+    Server::start(vec![hi_reply()])
+}
+
+/// Runs `cmd`, expects a successful "Hi" answer, and returns the one request
+/// the server saw, with the output.
+pub fn run_ok(server: &Server, cmd: Cmd) -> (Received, Output) {
+    let out = cmd.run();
+    out.assert_code(0);
+    assert_eq!(out.stdout_str(), "Hi\n", "{}", out.report());
+    let got = server.received();
+    assert_eq!(
+        got.len(),
+        1,
+        "expected exactly one request\n{}",
+        out.report()
+    );
+    (got.into_iter().next().unwrap(), out)
+}
+
+/// Stdout is exactly `expected`, byte for byte.
+pub fn assert_stdout(out: &Output, expected: &[u8]) {
+    assert!(
+        out.stdout == expected,
+        "stdout mismatch\nexpected: {:?}\n     got: {:?}\n{}",
+        String::from_utf8_lossy(expected),
+        out.stdout_str(),
+        out.report()
+    );
+}
+
+pub fn assert_stderr_empty(out: &Output) {
+    assert!(
+        out.stderr.is_empty(),
+        "expected empty stderr\n{}",
+        out.report()
+    );
+}
+
+/// Every error is exactly one `orstream: error:` line, optionally followed by
+/// one `orstream: hint:` line, and nothing else on stderr. Returns both.
+pub fn error_lines(out: &Output) -> (String, Option<String>) {
+    let text = out.stderr_str();
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let ok_end = text.ends_with('\n');
+    match lines.as_slice() {
+        [e] if ok_end && e.starts_with("orstream: error: ") => (e.clone(), None),
+        [e, h]
+            if ok_end
+                && e.starts_with("orstream: error: ")
+                && h.starts_with("orstream: hint: ") =>
+        {
+            (e.clone(), Some(h.clone()))
+        }
+        _ => panic!(
+            "expected one `orstream: error:` line (+ optional hint)\n{}",
+            out.report()
+        ),
+    }
+}
+
+/// Exit `code`, nothing on stdout, and stderr as [`error_lines`] wants it;
+/// with `want_hint` the hint line must be there.
+pub fn assert_error_lines(out: &Output, code: i32, want_hint: bool) -> (String, Option<String>) {
+    out.assert_code(code);
+    assert!(out.stdout.is_empty(), "stdout not empty\n{}", out.report());
+    let (line, hint) = error_lines(out);
+    if want_hint {
+        assert!(hint.is_some(), "no hint line\n{}", out.report());
+    }
+    (line, hint)
+}
+
+// ---------------------------------------------------------------------------
+// Proving no connection; a forward proxy
+// ---------------------------------------------------------------------------
+
+/// How long [`assert_no_connections`] waits for its own probe request.
+const PROBE_WAIT: Duration = Duration::from_secs(10);
+
+/// Proves `server` was never contacted: a probe request of our own is
+/// accepted in FIFO order after anything the (already exited) client queued,
+/// so once it is recorded the counts are final.
+pub fn assert_no_connections(server: &Server) {
+    let mut s = TcpStream::connect(server.addr()).expect("probe connect");
+    s.write_all(b"GET /probe HTTP/1.1\r\nHost: probe\r\nContent-Length: 0\r\n\r\n")
+        .expect("probe write");
+    let got = server
+        .wait_request(PROBE_WAIT)
+        .expect("probe request recorded");
+    assert_eq!(
+        got.path, "/probe",
+        "the server saw a request before the probe: {got:?}"
+    );
+    assert_eq!(
+        server.connections(),
+        1,
+        "orstream connected to the server: {:?}",
+        server.received()
+    );
+    drop(s);
+}
+
+/// A minimal forward proxy for one connection: it reports the request line it
+/// got, answers `CONNECT` with 200 and tunnels to `origin`; an absolute-form
+/// request is forwarded as-is. Returns the proxy's URL and the channel the
+/// request line arrives on. (The [`Server`] cannot read again after it has
+/// replied, which a tunnel needs.)
+pub fn start_proxy(origin: SocketAddr) -> (String, Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let Ok((mut client, _)) = listener.accept() else {
+            return;
+        };
+        let _ = client.set_read_timeout(Some(HARD_TIMEOUT));
+        // Byte by byte, so nothing after the head is swallowed.
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match client.read(&mut b) {
+                Ok(1) => head.push(b[0]),
+                _ => return,
+            }
+        }
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let line = text.lines().next().unwrap_or("").to_string();
+        let _ = tx.send(line.clone());
+        let Ok(mut upstream) = TcpStream::connect(origin) else {
+            return;
+        };
+        if line.starts_with("CONNECT ") {
+            if client
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .is_err()
+            {
+                return;
+            }
+        } else if upstream.write_all(&head).is_err() {
+            return;
+        }
+        let (mut c2, mut u2) = match (client.try_clone(), upstream.try_clone()) {
+            (Ok(c), Ok(u)) => (c, u),
+            _ => return,
+        };
+        thread::spawn(move || {
+            let _ = io::copy(&mut c2, &mut u2);
+            let _ = u2.shutdown(Shutdown::Write);
+        });
+        let _ = io::copy(&mut upstream, &mut client);
+        let _ = client.shutdown(Shutdown::Write);
+    });
+    (url, rx)
+}
+
+// ---------------------------------------------------------------------------
+// Temp files and directories
+// ---------------------------------------------------------------------------
+
+/// A fresh path under the temp dir ending in `-{tag}` (so a test can pick
+/// the extension). The pid and one counter for the whole test binary make it
+/// unique across parallel tests and across test binaries.
+fn unique_temp_path(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "orstream-test-{}-{}-{tag}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ))
+}
+
+/// A file under the temp dir, removed on drop.
+pub struct TempFile(PathBuf);
+
+impl TempFile {
+    pub fn new(tag: &str, contents: impl AsRef<[u8]>) -> TempFile {
+        let path = unique_temp_path(tag);
+        std::fs::write(&path, contents).expect("write temp file");
+        TempFile(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The full path as a command-line argument or in a message.
+    pub fn name(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A fresh directory under the temp dir, removed with everything in it on
+/// drop; files in it get the exact base names a test needs (`doc.pdf`,
+/// `c.json`, …).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let path = unique_temp_path(tag);
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes `name` and returns its full path as a command-line argument.
+    pub fn file(&self, name: &str, contents: impl AsRef<[u8]>) -> String {
+        let path = self.join(name);
+        std::fs::write(&path, contents).expect("write temp file");
+        path_arg(&path)
+    }
+
+    /// Writes `name` with `contents` and exactly `mode` (umask aside).
+    pub fn write(&self, name: &str, contents: &str, mode: u32) -> PathBuf {
+        let path = self.join(name);
+        std::fs::write(&path, contents).expect("write test file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .expect("chmod test file");
+        path
+    }
+
+    /// A sparse file: `head`, then zeros up to `len` bytes.
+    pub fn sparse(&self, name: &str, head: &[u8], len: u64) -> PathBuf {
+        let path = self.join(name);
+        let mut f = std::fs::File::create(&path).expect("create sparse file");
+        f.write_all(head).expect("write sparse head");
+        f.set_len(len).expect("set_len");
+        path
+    }
+
+    /// `name`'s contents, which must be UTF-8.
+    pub fn read(&self, name: &str) -> String {
+        let bytes = std::fs::read(self.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"));
+        String::from_utf8(bytes).unwrap_or_else(|e| panic!("{name} is not UTF-8: {e}"))
+    }
+
+    /// `name`'s permission bits.
+    pub fn mode(&self, name: &str) -> u32 {
+        std::fs::metadata(self.join(name)).expect("stat").mode() & 0o7777
+    }
+
+    pub fn ino(&self, name: &str) -> u64 {
+        std::fs::metadata(self.join(name)).expect("stat").ino()
+    }
+
+    /// Every name in the directory (hidden ones too), sorted.
+    pub fn list(&self) -> Vec<String> {
+        list_dir(&self.0)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every name in `dir` (hidden ones too), sorted.
+pub fn list_dir(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A path as a command-line argument; temp paths are UTF-8.
+pub fn path_arg(path: &Path) -> String {
+    path.to_str().expect("temp paths are UTF-8").to_string()
+}
+
+// ---------------------------------------------------------------------------
+// Signal masks in /proc
+// ---------------------------------------------------------------------------
+
+/// Whether `sig` is set in any of the masks named `fields` (`SigCgt`,
+/// `SigIgn`, `SigPnd`, `ShdPnd`, …) in /proc/PID/status: kernel state no
+/// channel reports, such as "the handler is installed now". Unreadable
+/// (the process is gone): false.
+pub fn in_signal_mask(pid: u32, fields: &[&str], sig: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .filter_map(|l| {
+            let (name, hex) = l.split_once(':')?;
+            fields.contains(&name).then_some(hex)
+        })
+        .filter_map(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .any(|mask| mask & (1u64 << (sig - 1)) != 0)
 }
