@@ -1841,3 +1841,15 @@ fn peak_rss_with_a_100_mib_attachment_stays_under_16_mib() {
         d.peak_kib
     );
 }
+
+#[test]
+fn an_endless_device_of_unknown_kind_is_refused_without_reading_it_all() {
+    // A non-regular file is held in memory, but only after its first 64 KiB
+    // look like something that can be sent.
+    let server = hi_server();
+    let out = orstream_at(&server).args(["-a", "/dev/zero", "hi"]).run();
+    out.assert_code(2);
+    let (line, _) = error_lines(&out);
+    assert_eq!(line, "orstream: error: -a /dev/zero: unsupported file type");
+    assert_no_connections(&server);
+}

@@ -777,3 +777,40 @@ fn src_never_uses_print_macros() {
         hits.join("\n")
     );
 }
+
+/// A replay from a FIFO that goes silent: the signal wakes the read, so the
+/// stream ends as a live one would — `-x` writes what it held back (here a
+/// possible closing fence that never closed) and the line is ended.
+#[test]
+fn sigint_during_a_stalled_fifo_replay_finishes_like_a_live_stream() {
+    let dir = TempDir::new("fifo-replay");
+    let fifo = dir.join("stream.sse");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success());
+    let run = orstream().args(["-x", "--from-sse"]).arg(&fifo).spawn();
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open the FIFO for writing");
+    std::io::Write::write_all(&mut w, ev(&cp("```\nab\n  ``")).as_bytes()).unwrap();
+    std::io::Write::flush(&mut w).unwrap();
+    assert!(
+        run.wait_stdout_contains(b"ab\n", T),
+        "the code never arrived"
+    );
+    let sent = Instant::now();
+    run.signal(SIGINT);
+    let out = run.wait();
+    let took = sent.elapsed();
+    drop(w);
+    out.assert_code(130);
+    assert_eq!(out.stdout, b"ab\n  ``\n", "{}", out.report());
+    assert!(
+        took < Duration::from_millis(400),
+        "{took:?}\n{}",
+        out.report()
+    );
+}

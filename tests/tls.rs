@@ -94,3 +94,31 @@ fn a_bundle_without_certificates_is_a_usage_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_certificate_that_does_not_parse_is_a_usage_error() {
+    // Valid PEM armour around bytes that are not a certificate: rustls would
+    // only notice at the handshake, as an unknown issuer (exit 7).
+    let dir = TempDir::new("bad-cert");
+    let pem = dir.file(
+        "bad.pem",
+        "-----BEGIN CERTIFICATE-----\nMIIBAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g\n-----END CERTIFICATE-----\n",
+    );
+    let out = orstream()
+        .args([
+            "--base-url",
+            "https://127.0.0.1:1/v1",
+            "--retries",
+            "0",
+            "hi",
+        ])
+        .env("SSL_CERT_FILE", &pem)
+        .run();
+    out.assert_code(2);
+    let (line, _) = error_lines(&out);
+    assert!(
+        line.contains("SSL_CERT_FILE") && line.contains("bad.pem") && line.contains("invalid"),
+        "{}",
+        out.report()
+    );
+}
