@@ -209,6 +209,8 @@ fn save_conversation(
     let answer = session.answer.text().unwrap_or_default();
     let saved = serde_json::Value::Object(chat::saved_body(sent, answer));
     let file = body::Body::new(&saved, sources, true)?;
+    // Only its text is needed now: a long history is not held twice.
+    drop(saved);
     conversation.save(&mut |w| {
         file.write_to(w)?;
         w.write_all(b"\n")
