@@ -785,11 +785,10 @@ fn src_never_uses_print_macros() {
 fn sigint_during_a_stalled_fifo_replay_finishes_like_a_live_stream() {
     let dir = TempDir::new("fifo-replay");
     let fifo = dir.join("stream.sse");
-    let status = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("run mkfifo");
-    assert!(status.success());
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    let r = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
+    assert_eq!(r, 0, "mkfifo: {}", std::io::Error::last_os_error());
     let run = orstream().args(["-x", "--from-sse"]).arg(&fifo).spawn();
     let mut w = std::fs::OpenOptions::new()
         .write(true)
