@@ -444,7 +444,8 @@ pub fn host_of(url: &str) -> String {
     } else {
         authority.split(':').next().unwrap_or("")
     };
-    host.to_ascii_lowercase()
+    // `openrouter.ai.` is the same host, written as a fully qualified name.
+    host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
 }
 
 fn read_key_file(path: &Path) -> Result<Option<Secret>, Failure> {
@@ -797,6 +798,7 @@ mod tests {
         assert_eq!(host_of("https://OpenRouter.ai/api/v1"), "openrouter.ai");
         assert_eq!(host_of("http://u:p@h:8080/x"), "h");
         assert_eq!(host_of("http://[::1]:80/"), "::1");
+        assert_eq!(host_of("https://openrouter.ai./api/v1"), "openrouter.ai");
         assert_eq!(redact_userinfo("http://u:p@h:1"), "http://[redacted]@h:1");
     }
 

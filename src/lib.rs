@@ -47,13 +47,15 @@ pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()>
     let Some(args) = parse_args(argv)? else {
         return Ok(());
     };
+    // Before any file is read: a key or schema file may be a FIFO that
+    // blocks, and a signal then must still exit 130.
+    cancel::install(exit_on_signal).context("cannot install the signal handler")?;
     let env = Env::from_process();
     let ttys = detect_ttys(&env);
     let config = Config::from_args(args, &env, ttys)?;
     if let Some(key) = &config.key {
         output::register_secret(key.expose());
     }
-    cancel::install(exit_on_signal).context("cannot install the signal handler")?;
     Out::set_final_newline(config.output.final_newline);
     let started = Instant::now();
     match &config.mode {
@@ -239,7 +241,8 @@ const SCHEMA_CHECK_LIMIT: usize = 16 * 1024 * 1024;
 
 /// `--from-sse FILE`: a recorded stream, printed as a live one would be.
 fn replay(config: &Config, source: &Source, started: Instant) -> anyhow::Result<()> {
-    cancel::set_phase(cancel::Phase::Stream);
+    // Opening a FIFO waits for its writer: nothing is printed yet.
+    cancel::set_phase(cancel::Phase::Input);
     let name = source.name();
     let open_error = |e: io::Error| Failure::usage(format!("--from-sse {name}: {}", io_reason(&e)));
     let mut reader: Box<dyn Read> = match source {
@@ -258,6 +261,7 @@ fn replay(config: &Config, source: &Source, started: Instant) -> anyhow::Result<
             }
         }
     };
+    cancel::set_phase(cancel::Phase::Stream);
     let mut out = Out::stdout();
     let mut session = new_session(config);
     let mut ui = Ui::new(config.output, started);

@@ -32,7 +32,12 @@ pub fn load(arg: &str, flag: &str) -> Result<Map<String, Value>, Failure> {
         // A mistyped file name would otherwise read as one bad field.
         let one_word = !arg.contains([',', ':']) && arg.split_whitespace().count() == 1;
         if one_word && arg.contains(['/', '.']) {
-            e.with_hint(format!("there is no file '{}'", arg.trim()))
+            let name = arg.trim();
+            if std::path::Path::new(name).is_dir() {
+                e.with_hint(format!("'{name}' is a directory, not a schema file"))
+            } else {
+                e.with_hint(format!("there is no file '{name}'"))
+            }
         } else {
             e
         }

@@ -784,11 +784,7 @@ fn src_never_uses_print_macros() {
 #[test]
 fn sigint_during_a_stalled_fifo_replay_finishes_like_a_live_stream() {
     let dir = TempDir::new("fifo-replay");
-    let fifo = dir.join("stream.sse");
-    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    let r = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
-    assert_eq!(r, 0, "mkfifo: {}", std::io::Error::last_os_error());
+    let fifo = make_fifo(&dir, "stream.sse");
     let run = orstream().args(["-x", "--from-sse"]).arg(&fifo).spawn();
     let mut w = std::fs::OpenOptions::new()
         .write(true)
@@ -807,6 +803,62 @@ fn sigint_during_a_stalled_fifo_replay_finishes_like_a_live_stream() {
     drop(w);
     out.assert_code(130);
     assert_eq!(out.stdout, b"ab\n  ``\n", "{}", out.report());
+    assert!(
+        took < Duration::from_millis(400),
+        "{took:?}\n{}",
+        out.report()
+    );
+}
+
+fn make_fifo(dir: &TempDir, name: &str) -> std::path::PathBuf {
+    let fifo = dir.join(name);
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    let r = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
+    assert_eq!(r, 0, "mkfifo: {}", std::io::Error::last_os_error());
+    fifo
+}
+
+/// Files named on the command line are read with the handler installed: a
+/// key file that is a FIFO nobody writes blocks in open(2), and a signal then
+/// still exits 130 (not death by the signal), at once.
+#[test]
+fn sigint_while_opening_a_fifo_key_file_exits_130() {
+    let dir = TempDir::new("fifo-key");
+    let fifo = make_fifo(&dir, "key");
+    let run = orstream()
+        .args(["--base-url", "http://127.0.0.1:1/v1", "--api-key-file"])
+        .arg(&fifo)
+        .arg("hi")
+        .spawn();
+    assert!(
+        wait_until(T, || catches(run.pid(), SIGINT)),
+        "no handler while the key file is opened"
+    );
+    let sent = Instant::now();
+    run.signal(SIGINT);
+    let out = run.wait();
+    out.assert_code(130);
+    assert!(
+        sent.elapsed() < Duration::from_millis(400),
+        "{}",
+        out.report()
+    );
+}
+
+/// `--from-sse FIFO` before any writer: open(2) waits, nothing is printed,
+/// so a signal exits at once.
+#[test]
+fn sigint_while_a_replayed_fifo_has_no_writer_exits_at_once() {
+    let dir = TempDir::new("fifo-nowriter");
+    let fifo = make_fifo(&dir, "stream.sse");
+    let run = orstream().arg("--from-sse").arg(&fifo).spawn();
+    assert!(wait_until(T, || catches(run.pid(), SIGINT)));
+    let sent = Instant::now();
+    run.signal(SIGINT);
+    let out = run.wait();
+    let took = sent.elapsed();
+    out.assert_code(130);
     assert!(
         took < Duration::from_millis(400),
         "{took:?}\n{}",
