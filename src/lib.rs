@@ -110,45 +110,11 @@ fn detect_ttys(env: &Env) -> Ttys {
 
 /// `orstream [PROMPT]…`: one chat request, streamed.
 fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
-    cancel::set_phase(cancel::Phase::Input);
-    // The conversation is locked first: a second run on the same file is
-    // refused at once, before it reads stdin or sends anything.
-    let mut conversation = config.chat.as_deref().map(chat::Chat::open).transpose()?;
-    let (stdin_text, stdin_bytes) = match config.stdin {
-        StdinUse::Prompt => {
-            let text = prompt::decode_utf8(read_stdin(config.stdin_hint)?, "stdin")?;
-            (Some(text), None)
-        }
-        StdinUse::Attachment => (None, Some(read_stdin(config.stdin_hint)?)),
-        _ => (None, None),
-    };
-    let base = match (&mut conversation, &config.request) {
-        (Some(c), _) => c.take_body(),
-        (None, Some(source)) => {
-            let text = read_source(source, config.stdin_hint)?;
-            Some(prompt::parse_request(&text, &source.name())?)
-        }
-        (None, None) => None,
-    };
-    let attachments = input::attachments(&config.attach, stdin_bytes)?;
-    if config.output.verbose {
-        for line in &attachments.listing {
-            say(&format!("* attach {line}"));
-        }
-    }
-    let prompt = prompt::user_text(&config.words, stdin_text.as_deref());
-    let user = if !config.attach.is_empty() {
-        // With an attachment the prompt may be empty: the files speak.
-        attach::user_content(&attachments.blocks, prompt.as_deref(), attachments.parts)
-    } else {
-        match (config.request.is_some(), prompt) {
-            // `--request` without PROMPT words sends the file as it is.
-            (true, None) => None,
-            (_, text) => Some(serde_json::Value::String(prompt::require_text(text)?)),
-        }
-    };
-    let sent = serde_json::Value::Object(request::build_body(base, user, &config.body));
-    let body = body::Body::new(&sent, attachments.sources, false)?;
+    let Prepared {
+        conversation,
+        sent,
+        body,
+    } = prepare(config)?;
 
     cancel::set_phase(cancel::Phase::Request);
     let mut ui = Ui::new(config.output, started);
@@ -195,6 +161,64 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
         save_conversation(conversation, sent, sources, &session)?;
     }
     Ok(())
+}
+
+/// What a chat run sends, gathered before any connection.
+struct Prepared {
+    /// `-c FILE`, locked.
+    conversation: Option<chat::Chat>,
+    /// The body as a value, data placeholders in it (kept for `-c`).
+    sent: serde_json::Value,
+    /// The same body, sized and streamed with the attachments' data.
+    body: body::Body,
+}
+
+/// Reads everything local — the conversation (locked first, so a second run
+/// on it is refused before it reads stdin), stdin, `--request`, attachments
+/// — and builds the body. Every problem here is exit 2 before a connection.
+fn prepare(config: &Config) -> anyhow::Result<Prepared> {
+    cancel::set_phase(cancel::Phase::Input);
+    let mut conversation = config.chat.as_deref().map(chat::Chat::open).transpose()?;
+    let (stdin_text, stdin_bytes) = match config.stdin {
+        StdinUse::Prompt => {
+            let text = prompt::decode_utf8(read_stdin(config.stdin_hint)?, "stdin")?;
+            (Some(text), None)
+        }
+        StdinUse::Attachment => (None, Some(read_stdin(config.stdin_hint)?)),
+        _ => (None, None),
+    };
+    let base = match (&mut conversation, &config.request) {
+        (Some(c), _) => c.take_body(),
+        (None, Some(source)) => {
+            let text = read_source(source, config.stdin_hint)?;
+            Some(prompt::parse_request(&text, &source.name())?)
+        }
+        (None, None) => None,
+    };
+    let attachments = input::attachments(&config.attach, stdin_bytes)?;
+    if config.output.verbose {
+        for line in &attachments.listing {
+            say(&format!("* attach {line}"));
+        }
+    }
+    let prompt = prompt::user_text(&config.words, stdin_text.as_deref());
+    let user = if !config.attach.is_empty() {
+        // With an attachment the prompt may be empty: the files speak.
+        attach::user_content(&attachments.blocks, prompt.as_deref(), attachments.parts)
+    } else {
+        match (config.request.is_some(), prompt) {
+            // `--request` without PROMPT words sends the file as it is.
+            (true, None) => None,
+            (_, text) => Some(serde_json::Value::String(prompt::require_text(text)?)),
+        }
+    };
+    let sent = serde_json::Value::Object(request::build_body(base, user, &config.body));
+    let body = body::Body::new(&sent, attachments.sources, false)?;
+    Ok(Prepared {
+        conversation,
+        sent,
+        body,
+    })
 }
 
 /// Rewrites the conversation file: the body as sent (attachments streamed
