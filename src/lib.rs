@@ -1,8 +1,9 @@
 //! orstream: stream an LLM chat completion to stdout.
 //!
 //! `run` reads like the SPEC: parse, configure, gather the prompt, send,
-//! stream, end. Pure logic lives in `prompt`, `request`, `sse`, `chunk`,
-//! `exit`; I/O at the edges in `client`, `cancel`, `output`, `ui`, `stream`.
+//! stream, check, save, end. Pure logic lives in `prompt`, `request`, `sse`,
+//! `chunk`, `exit`, `attach`, `fence`, `schema`; I/O at the edges in
+//! `input`, `body`, `client`, `cancel`, `output`, `ui`, `stream`, `chat`.
 
 pub mod attach;
 pub mod body;

@@ -124,6 +124,24 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Sends `sig` and expects exit 130 at once: SPEC §6 says within 100 ms
+/// (the benchmark measures it); 400 ms here only proves there is no wait for
+/// the 500 ms watchdog, with room for a loaded machine.
+fn signal_exits_130_at_once(run: Running, sig: i32) -> Output {
+    let sent = Instant::now();
+    run.signal(sig);
+    let out = run.wait();
+    let took = sent.elapsed();
+    eprintln!("SIGNAL {sig} exit_after_ms={:.1}", ms(took));
+    out.assert_code(130);
+    assert!(
+        took < Duration::from_millis(400),
+        "exit took {took:?} after signal {sig}\n{}",
+        out.report()
+    );
+    out
+}
+
 /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for `t`, without chrono.
 fn imf_fixdate(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).expect("after 1970").as_secs() as i64;
@@ -293,17 +311,7 @@ fn sigint_while_reading_stdin_exits_130_without_connecting() {
         wait_until(T, || catches(run.pid(), SIGINT)),
         "orstream never installed a SIGINT handler"
     );
-    let sent = Instant::now();
-    run.signal(SIGINT);
-    let out = run.wait();
-    let took = sent.elapsed();
-    out.assert_code(130);
-    // SPEC §6: within 100 ms; the bound only proves there is no watchdog wait.
-    assert!(
-        took < Duration::from_millis(400),
-        "exit took {took:?}\n{}",
-        out.report()
-    );
+    let out = signal_exits_130_at_once(run, SIGINT);
     assert!(out.stdout.is_empty(), "\n{}", out.report());
     assert_eq!(server.connections(), 0, "no connection may be opened");
     assert!(server.received().is_empty());
@@ -335,17 +343,7 @@ fn signal_while_connecting_exits_130_at_once(sig: i32) {
         wait_until(T, || catches(run.pid(), sig)),
         "the handler was never installed"
     );
-    let sent = Instant::now();
-    run.signal(sig);
-    let out = run.wait();
-    let took = sent.elapsed();
-    eprintln!("CONNECT-SIGNAL {sig} exit_after_ms={:.1}", ms(took));
-    out.assert_code(130);
-    assert!(
-        took < Duration::from_millis(400),
-        "exit took {took:?} after signal {sig} during connect\n{}",
-        out.report()
-    );
+    let out = signal_exits_130_at_once(run, sig);
     assert!(out.stdout.is_empty(), "\n{}", out.report());
     assert!(out.stderr.is_empty(), "\n{}", out.report());
 }
@@ -373,16 +371,7 @@ fn sigint_during_a_stalled_replay_exits_130_at_once() {
         .spawn();
     // Nothing arrives on the pipe: the replay blocks in a read of stdin.
     assert!(wait_until(T, || catches(run.pid(), SIGINT)));
-    let sent = Instant::now();
-    run.signal(SIGINT);
-    let out = run.wait();
-    let took = sent.elapsed();
-    out.assert_code(130);
-    assert!(
-        took < Duration::from_millis(400),
-        "{took:?}\n{}",
-        out.report()
-    );
+    signal_exits_130_at_once(run, SIGINT);
 }
 
 #[test]
@@ -854,14 +843,5 @@ fn sigint_while_a_replayed_fifo_has_no_writer_exits_at_once() {
     let fifo = make_fifo(&dir, "stream.sse");
     let run = orstream().arg("--from-sse").arg(&fifo).spawn();
     assert!(wait_until(T, || catches(run.pid(), SIGINT)));
-    let sent = Instant::now();
-    run.signal(SIGINT);
-    let out = run.wait();
-    let took = sent.elapsed();
-    out.assert_code(130);
-    assert!(
-        took < Duration::from_millis(400),
-        "{took:?}\n{}",
-        out.report()
-    );
+    signal_exits_130_at_once(run, SIGINT);
 }
