@@ -116,6 +116,32 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
     none_for_scalars!();
 }
 
+/// A list of objects: other elements are skipped; a non-list is `None`.
+fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Option<Vec<T>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(MaybeObject(item)) = seq.next_element::<MaybeObject<T>>()? {
+                out.extend(item);
+            }
+            Ok(Some(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            drain_map(map).map(|()| None)
+        }
+        none_for_strings!();
+        none_for_scalars!();
+    }
+    d.deserialize_any(V(PhantomData))
+}
+
 /// A rare field of owned data (numbers, counts): buffered, then converted;
 /// the wrong type is `None`.
 fn owned<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
@@ -165,8 +191,8 @@ pub struct Chunk<'a> {
     pub model: Option<Text<'a>>,
     #[serde(default, borrow, deserialize_with = "text")]
     pub provider: Option<Text<'a>>,
-    #[serde(default, borrow, deserialize_with = "choices")]
-    pub choices: Option<Choices<'a>>,
+    #[serde(default, borrow, deserialize_with = "objects")]
+    pub choices: Option<Vec<Choice<'a>>>,
     #[serde(default, deserialize_with = "object")]
     pub usage: Option<Usage>,
     #[serde(default, borrow, deserialize_with = "error")]
@@ -260,64 +286,17 @@ impl<'a> Chunk<'a> {
     }
 
     pub fn first_choice(&self) -> Option<&Choice<'a>> {
-        self.choices.as_ref().and_then(|c| c.first.as_ref())
+        self.choices.as_ref().and_then(|c| c.first())
     }
 
     /// A choice that ended with `finish_reason: "error"`, if any.
     pub fn errored_choice(&self) -> Option<&Choice<'a>> {
-        let choices = self.choices.as_ref()?;
-        match &choices.first {
-            Some(c) if c.errored() => Some(c),
-            _ => choices.errored.as_ref(),
-        }
+        self.choices.iter().flatten().find(|c| {
+            c.finish_reason
+                .as_ref()
+                .is_some_and(|f| f.as_str() == "error")
+        })
     }
-}
-
-impl Choice<'_> {
-    fn errored(&self) -> bool {
-        self.finish_reason
-            .as_ref()
-            .is_some_and(|f| f.as_str() == "error")
-    }
-}
-
-/// The `choices` array as far as a stream needs it: the first choice (its
-/// text is the answer) and the first other one that errored. Nothing else is
-/// kept, so a chunk costs no `Vec`.
-#[derive(Debug, Default)]
-pub struct Choices<'a> {
-    pub first: Option<Choice<'a>>,
-    pub errored: Option<Choice<'a>>,
-}
-
-/// A list of choices: elements that are not objects are skipped; a non-list
-/// is `None`.
-fn choices<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Choices<'a>>, D::Error> {
-    struct V<'a>(PhantomData<&'a ()>);
-    impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-        type Value = Option<Choices<'a>>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("any JSON value")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut out = Choices::default();
-            while let Some(MaybeObject(item)) = seq.next_element::<MaybeObject<Choice<'a>>>()? {
-                let Some(choice) = item else { continue };
-                if out.first.is_none() {
-                    out.first = Some(choice);
-                } else if out.errored.is_none() && choice.errored() {
-                    out.errored = Some(choice);
-                }
-            }
-            Ok(Some(out))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-            drain_map(map).map(|()| None)
-        }
-        none_for_strings!();
-        none_for_scalars!();
-    }
-    d.deserialize_any(V(PhantomData))
 }
 
 impl<'a> Delta<'a> {
@@ -548,7 +527,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_first_choice_and_the_first_errored_one_are_kept() {
+    fn the_first_errored_choice_is_reported() {
         let c = Chunk::parse(
             r#"{"choices":[{"delta":{"content":"A"}},{"finish_reason":"stop"},{"finish_reason":"error","native_finish_reason":"third"},{"finish_reason":"error","native_finish_reason":"fourth"}]}"#,
         )
@@ -557,11 +536,6 @@ mod tests {
         assert_eq!(first.delta.as_ref().and_then(Delta::text), Some("A"));
         let e = c.errored_choice().unwrap();
         assert_eq!(e.native_finish_reason.as_ref().unwrap().as_str(), "third");
-        let c = Chunk::parse(r#"{"choices":[{"finish_reason":"error"},{"finish_reason":"error","native_finish_reason":"x"}]}"#).unwrap();
-        assert!(
-            c.errored_choice().unwrap().native_finish_reason.is_none(),
-            "the first choice itself errored"
-        );
     }
 
     #[test]
