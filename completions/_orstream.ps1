@@ -44,7 +44,7 @@ Register-ArgumentCompleter -Native -CommandName 'orstream' -ScriptBlock {
             [CompletionResult]::new('--base-url', '--base-url', [CompletionResultType]::ParameterName, 'Base URL of the API [env: OPENROUTER_BASE_URL] [default: https://openrouter.ai/api/v1]')
             [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key from the first line of this file (instead of OPENROUTER_API_KEY)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for TCP connect, proxy and TLS handshake')
-            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Seconds without any byte from the server (keep-alives count) before giving up; no total limit')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Seconds without any byte from the server (keep-alives count), or taken by it while a body is sent, before giving up; no total limit')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, never once output began; waits 0.5 s doubling (±25 %), or Retry-After, at most 60 s')
             [CompletionResult]::new('--schema', '--schema', [CompletionResultType]::ParameterName, 'Ask for JSON matching SCHEMA: inline JSON Schema, a file, or ''name, age int, bio: a short bio''; exit 8 if the answer is not such JSON')
             [CompletionResult]::new('--schema-multi', '--schema-multi', [CompletionResultType]::ParameterName, 'Like --schema, for a list: the answer is {"items": [...]}')

@@ -41,7 +41,7 @@ set edit:completion:arg-completer[orstream] = {|@words|
             cand --base-url 'Base URL of the API [env: OPENROUTER_BASE_URL] [default: https://openrouter.ai/api/v1]'
             cand --api-key-file 'Read the API key from the first line of this file (instead of OPENROUTER_API_KEY)'
             cand --connect-timeout 'Seconds allowed for TCP connect, proxy and TLS handshake'
-            cand --idle-timeout 'Seconds without any byte from the server (keep-alives count) before giving up; no total limit'
+            cand --idle-timeout 'Seconds without any byte from the server (keep-alives count), or taken by it while a body is sent, before giving up; no total limit'
             cand --retries 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, never once output began; waits 0.5 s doubling (±25 %), or Retry-After, at most 60 s'
             cand --schema 'Ask for JSON matching SCHEMA: inline JSON Schema, a file, or ''name, age int, bio: a short bio''; exit 8 if the answer is not such JSON'
             cand --schema-multi 'Like --schema, for a list: the answer is {"items": [...]}'

@@ -20,7 +20,7 @@ complete -c orstream -s H -l header -d 'Add or replace a request header, \'Name:
 complete -c orstream -l base-url -d 'Base URL of the API [env: OPENROUTER_BASE_URL] [default: https://openrouter.ai/api/v1]' -r
 complete -c orstream -l api-key-file -d 'Read the API key from the first line of this file (instead of OPENROUTER_API_KEY)' -r -F
 complete -c orstream -l connect-timeout -d 'Seconds allowed for TCP connect, proxy and TLS handshake' -r
-complete -c orstream -l idle-timeout -d 'Seconds without any byte from the server (keep-alives count) before giving up; no total limit' -r
+complete -c orstream -l idle-timeout -d 'Seconds without any byte from the server (keep-alives count), or taken by it while a body is sent, before giving up; no total limit' -r
 complete -c orstream -l retries -d 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, never once output began; waits 0.5 s doubling (±25 %), or Retry-After, at most 60 s' -r
 complete -c orstream -l schema -d 'Ask for JSON matching SCHEMA: inline JSON Schema, a file, or \'name, age int, bio: a short bio\'; exit 8 if the answer is not such JSON' -r
 complete -c orstream -l schema-multi -d 'Like --schema, for a list: the answer is {"items": [...]}' -r

@@ -153,7 +153,8 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs, help_heading = "Connection")]
     pub connect_timeout: f64,
 
-    /// Seconds without any byte from the server (keep-alives count) before giving up; no total limit.
+    /// Seconds without any byte from the server (keep-alives count), or taken by it while a
+    /// body is sent, before giving up; no total limit.
     #[arg(long, value_name = "SECS", default_value = "120", value_parser = parse_secs, help_heading = "Connection")]
     pub idle_timeout: f64,
 

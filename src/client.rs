@@ -37,6 +37,9 @@ pub fn agent(config: &Config) -> Result<ureq::Agent, Failure> {
         .max_redirects(0)
         .timeout_connect(Some(config.connect_timeout))
         .timeout_per_read(Some(config.idle_timeout))
+        // The same idle rule while the body goes out: a server that takes no
+        // byte of a large upload for that long is gone, not slow.
+        .timeout_per_write(Some(config.idle_timeout))
         .user_agent(ureq::config::AutoHeaderValue::None)
         .accept(ureq::config::AutoHeaderValue::None)
         .accept_encoding(ureq::config::AutoHeaderValue::None)
@@ -264,6 +267,13 @@ fn connect_failure(e: ureq::Error, config: &Config) -> (Failure, bool) {
                 secs(config.connect_timeout)
             )),
             true,
+        ),
+        E::Timeout(ureq::Timeout::PerWrite) => (
+            net(format!(
+                "the server took no data for {} s (--idle-timeout)",
+                secs(config.idle_timeout)
+            )),
+            false,
         ),
         E::Timeout(_) => (
             net(format!(

@@ -1853,3 +1853,58 @@ fn an_endless_device_of_unknown_kind_is_refused_without_reading_it_all() {
     assert_eq!(line, "orstream: error: -a /dev/zero: unsupported file type");
     assert_no_connections(&server);
 }
+
+/// A server that reads the request head and then no byte of the body: the
+/// upload stalls once the socket buffers are full, and `--idle-timeout`
+/// applies to writes as it does to reads (exit 7, never a hang).
+#[test]
+fn a_server_that_takes_no_body_bytes_times_out_as_idle() {
+    let dir = TempDir::new("stalled-upload");
+    let path = dir.join("big.pdf");
+    let mut f = File::create(&path).unwrap();
+    f.write_all(b"%PDF-1.7\n").unwrap();
+    // Sparse: far more than loopback's socket buffers can hold.
+    f.set_len(64 << 20).unwrap();
+    drop(f);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (head_tx, head_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(HARD_TIMEOUT)).unwrap();
+        // Read only up to the end of the head, then hold the connection,
+        // reading nothing, until the client has exited.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        head_tx.send(()).unwrap();
+        let _ = done_rx.recv_timeout(HARD_TIMEOUT);
+        // A retry would have connected meanwhile (it waits in the backlog).
+        listener.set_nonblocking(true).unwrap();
+        let retried = listener.accept().is_ok();
+        drop(conn);
+        retried
+    });
+    let out = orstream()
+        .args(["--base-url", &url, "--idle-timeout", "1", "--retries", "3"])
+        .arg("-a")
+        .arg(&path)
+        .arg("summarise")
+        .run();
+    done_tx.send(()).unwrap();
+    head_rx
+        .recv_timeout(HARD_TIMEOUT)
+        .expect("no request head arrived");
+    out.assert_code(7);
+    let (line, _) = error_lines(&out);
+    assert_eq!(
+        line,
+        "orstream: error: the server took no data for 1 s (--idle-timeout)",
+        "{}",
+        out.report()
+    );
+    assert!(!server.join().unwrap(), "a stalled upload is not retried");
+}
