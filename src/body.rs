@@ -33,6 +33,10 @@ pub enum Source {
         /// The `-a` argument as given, for messages.
         name: String,
         size: u64,
+        /// Which file and which version of it: a file rewritten in place
+        /// (same size) between passes would otherwise send, or save in a
+        /// conversation, other bytes than were counted and sent.
+        stamp: Stamp,
     },
     /// `-a -`: stdin cannot be read twice, so it is held.
     Bytes(Arc<Vec<u8>>),
@@ -53,6 +57,7 @@ impl Source {
             path,
             name,
             size: meta.len(),
+            stamp: Stamp::of(&meta),
         })
     }
 
@@ -62,6 +67,17 @@ impl Source {
             Source::File { size, .. } => *size,
             Source::Bytes(bytes) => bytes.len() as u64,
         }
+    }
+}
+
+/// Device, inode and modification time of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp(u64, u64, i64, i64);
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp(meta.dev(), meta.ino(), meta.mtime(), meta.mtime_nsec())
     }
 }
 
@@ -340,7 +356,12 @@ impl BodyReader {
                 self.bytes_at += block.len();
                 encode(block, &mut self.output)?
             }
-            Source::File { path, name, size } => {
+            Source::File {
+                path,
+                name,
+                size,
+                stamp,
+            } => {
                 let sending = |e: io::Error| {
                     Failure::new(
                         Kind::Internal,
@@ -356,9 +377,26 @@ impl BodyReader {
                         format!("-a {name}: the file changed size while it was being sent"),
                     )
                 };
+                let rewritten = || {
+                    Failure::new(
+                        Kind::Internal,
+                        format!("-a {name}: the file was changed while it was being sent"),
+                    )
+                };
+                let unchanged = |file: &File| -> Result<(), Failure> {
+                    match file.metadata().map_err(sending)? {
+                        meta if Stamp::of(&meta) == *stamp => Ok(()),
+                        meta if meta.len() != *size => Err(changed()),
+                        _ => Err(rewritten()),
+                    }
+                };
                 let (file, left) = match &mut self.file {
                     Some(open) => open,
-                    closed => closed.insert((File::open(path).map_err(sending)?, *size)),
+                    closed => {
+                        let file = File::open(path).map_err(sending)?;
+                        unchanged(&file)?;
+                        closed.insert((file, *size))
+                    }
                 };
                 if *left == 0 {
                     // All counted bytes are out: one more would mean the
@@ -366,6 +404,7 @@ impl BodyReader {
                     let mut probe = [0u8; 1];
                     return match read_full(file, &mut probe).map_err(sending)? {
                         0 => {
+                            unchanged(file)?;
                             self.output.clear();
                             Ok(false)
                         }
@@ -628,6 +667,32 @@ mod tests {
                 .unwrap();
             assert_changed(&body, &file);
         }
+    }
+
+    #[test]
+    fn a_file_rewritten_in_place_is_an_error_on_the_next_pass() {
+        // Same size, other bytes: a conversation must not save what was not
+        // sent. The new mtime tells it, whatever the bytes.
+        let file = TempFile::new(&pattern(5000));
+        let body = Body::new(&request(vec![image(0)]), vec![file.source()], false).unwrap();
+        assert!(read_all(&body).is_ok(), "the first pass is sent");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file.0)
+            .unwrap();
+        (&f).write_all(&vec![b'x'; 5000]).unwrap();
+        f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+            .unwrap();
+        drop(f);
+        let err = read_all(&body).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Other);
+        assert_eq!(
+            body.failure().expect("a recorded failure").message,
+            format!(
+                "-a {}: the file was changed while it was being sent",
+                file.0.display()
+            )
+        );
     }
 
     #[test]

@@ -76,13 +76,11 @@ fn on_signal() {
         (s.exit)();
     }
     shutdown();
+    wake_sleepers();
     if let Some(fd) = s.wake_fd {
         // SAFETY: writing one byte from a valid buffer to our own pipe.
         let _ = unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
     }
-    // Taking the lock orders this wake-up after a sleeper's flag check.
-    drop(s.wake.0.lock());
-    s.wake.1.notify_all();
     let exit = s.exit;
     std::thread::spawn(move || {
         std::thread::sleep(GRACE);
@@ -117,6 +115,7 @@ pub fn watch_stdout() {
         if n > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
             STDOUT_CLOSED.store(true, Ordering::SeqCst);
             shutdown();
+            wake_sleepers();
             return;
         }
         if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
@@ -231,25 +230,36 @@ pub fn shutdown() {
     }
 }
 
-/// Sleeps, returning early (false) when a signal arrives.
+/// Wakes a retry backoff in [`sleep`].
+fn wake_sleepers() {
+    if let Some(s) = STATE.get() {
+        // Taking the lock orders this wake-up after a sleeper's flag check.
+        drop(s.wake.0.lock());
+        s.wake.1.notify_all();
+    }
+}
+
+/// Sleeps, returning early (false) when a signal arrives or the reader of
+/// stdout goes away (nobody is left to read a retried answer).
 pub fn sleep(d: Duration) -> bool {
     let Some(s) = STATE.get() else {
         std::thread::sleep(d);
         return true;
     };
     let deadline = std::time::Instant::now() + d;
+    let stop = || cancelled() || stdout_closed();
     let mut guard = match s.wake.0.lock() {
         Ok(g) => g,
-        Err(_) => return !cancelled(),
+        Err(_) => return !stop(),
     };
-    while !cancelled() {
+    while !stop() {
         let now = std::time::Instant::now();
         if now >= deadline {
             return true;
         }
         guard = match s.wake.1.wait_timeout(guard, deadline - now) {
             Ok((g, _)) => g,
-            Err(_) => return !cancelled(),
+            Err(_) => return !stop(),
         };
     }
     false

@@ -18,6 +18,8 @@ use ureq::{Body, SendBody};
 
 /// Longest wait between two tries, whatever `Retry-After` says.
 const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Bodies larger than this ask for `100 Continue` before they are sent.
+const EXPECT_CONTINUE_FROM: u64 = 1024 * 1024;
 /// How much of an error body is read.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
@@ -125,8 +127,14 @@ pub fn send(
                 }
                 // An exact length, not a chunked upload: some servers refuse
                 // chunked request bodies.
-                req.header("Content-Length", body.len().to_string())
-                    .send(SendBody::from_owned_reader(body.reader()))
+                req = req.header("Content-Length", body.len().to_string());
+                if body.len() > EXPECT_CONTINUE_FROM && config.header("expect").is_none() {
+                    // As curl does: a server that refuses a large body (413,
+                    // 401…) says so before it is sent, instead of resetting
+                    // the connection under a half-sent upload.
+                    req = req.header("Expect", "100-continue");
+                }
+                req.send(SendBody::from_owned_reader(body.reader()))
             }
             Call::Get => {
                 let mut req = agent.get(url);
@@ -140,9 +148,7 @@ pub fn send(
             return Err(Failure::interrupted().into());
         }
         if cancel::stdout_closed() {
-            return Err(
-                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout closed").into(),
-            );
+            return Err(stdout_gone().into());
         }
         let last_try = attempt >= config.retries;
         let wait = match result {
@@ -162,6 +168,9 @@ pub fn send(
                     let failure = http_failure(resp);
                     if cancel::cancelled() {
                         return Err(Failure::interrupted().into());
+                    }
+                    if cancel::stdout_closed() {
+                        return Err(stdout_gone().into());
                     }
                     return Err(failure.into());
                 }
@@ -200,6 +209,9 @@ pub fn send(
             ));
         }
         if !cancel::sleep(delay) {
+            if cancel::stdout_closed() {
+                return Err(stdout_gone().into());
+            }
             return Err(Failure::interrupted().into());
         }
         attempt += 1;
@@ -352,10 +364,18 @@ pub fn stream_read_error(e: std::io::Error, config: &Config) -> Option<Failure> 
     }
 }
 
+/// The reader of stdout left (the watcher shut the socket): exit 141, quiet.
+fn stdout_gone() -> Failure {
+    Failure::new(Kind::BrokenPipe, "stdout closed")
+}
+
 /// The failure for an error while reading a whole body (JSON, error, models).
 pub fn read_failure(e: std::io::Error, config: &Config) -> Failure {
     if cancel::cancelled() {
         return Failure::interrupted();
+    }
+    if cancel::stdout_closed() {
+        return stdout_gone();
     }
     match ureq::Error::from(e) {
         ureq::Error::Timeout(_) => idle_timeout(config),

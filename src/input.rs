@@ -13,7 +13,20 @@ use std::time::Duration;
 
 /// Reads all of stdin; with `hint`, says after 3 s of silence what it waits for.
 pub fn read_stdin(hint: bool) -> Result<Vec<u8>, Failure> {
-    let _guard = hint.then(|| ui::stdin_hint_after(Duration::from_secs(3)));
+    read_all_stdin(
+        hint.then_some("waiting for stdin to close (Ctrl-D ends it; --no-stdin ignores stdin)"),
+    )
+}
+
+/// Reads stdin for `-a -` (where `--no-stdin` is no way out).
+pub fn read_stdin_attachment(hint: bool) -> Result<Vec<u8>, Failure> {
+    read_all_stdin(
+        hint.then_some("waiting for stdin to close: it is the -a - attachment (Ctrl-D ends it)"),
+    )
+}
+
+fn read_all_stdin(hint: Option<&'static str>) -> Result<Vec<u8>, Failure> {
+    let _guard = hint.map(|text| ui::stdin_hint_after(Duration::from_secs(3), text));
     let mut stdin = io::stdin().lock();
     let mut bytes = Vec::new();
     let mut buf = [0u8; 64 * 1024];

@@ -156,6 +156,12 @@ fn chat(config: &Config, started: Instant) -> anyhow::Result<()> {
     drop(reader);
     finish(config, result, out, ui, &mut session)?;
     if let Some(conversation) = &conversation {
+        // A signal that came as the stream ended: 130, and FILE as it was.
+        // From here on one exits at once (the save in progress is dropped).
+        cancel::set_phase(cancel::Phase::Input);
+        if cancel::cancelled() {
+            return Err(Failure::interrupted().into());
+        }
         // Its compact JSON copy is not needed any more, only the sources.
         let sources = body.sources().to_vec();
         drop(body);
@@ -185,7 +191,7 @@ fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             let text = prompt::decode_utf8(read_stdin(config.stdin_hint)?, "stdin")?;
             (Some(text), None)
         }
-        StdinUse::Attachment => (None, Some(read_stdin(config.stdin_hint)?)),
+        StdinUse::Attachment => (None, Some(input::read_stdin_attachment(config.stdin_hint)?)),
         _ => (None, None),
     };
     let base = match (&mut conversation, &config.request) {
@@ -329,7 +335,7 @@ fn finish(
             return result.map(|_| ());
         }
     }
-    session.end(&mut out);
+    session.end(&mut out, &mut ui);
     if let Err(e) = out.finish(config.output.final_newline) {
         cancel::shutdown();
         return Err(anyhow::Error::new(e).context("writing stdout"));

@@ -109,8 +109,13 @@ impl Session {
     }
 
     /// The stream ended, however it ended: `-x` writes what it held back
-    /// that is not a closing fence.
-    pub fn end(&mut self, out: &mut Out) {
+    /// that is not a closing fence, and open reasoning on stderr is ended.
+    pub fn end(&mut self, out: &mut Out, ui: &mut Ui) {
+        if self.reasoning_open {
+            // Reasoning cut short (a signal, an error) still ends its line.
+            ui.end_reasoning();
+            self.reasoning_open = false;
+        }
         if let Some(x) = &mut self.extractor {
             let mut rest = String::new();
             x.finish(&mut rest);

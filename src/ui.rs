@@ -252,13 +252,13 @@ static STDIN_WAITING: AtomicBool = AtomicBool::new(false);
 
 /// Prints a hint when stdin stays silent for 3 s (stderr is a terminal).
 /// Returns a guard: dropping it (stdin answered) cancels the hint.
-pub fn stdin_hint_after(delay: Duration) -> mpsc::Sender<()> {
+pub fn stdin_hint_after(delay: Duration, text: &'static str) -> mpsc::Sender<()> {
     let (tx, rx) = mpsc::channel::<()>();
     STDIN_WAITING.store(true, Ordering::SeqCst);
     std::thread::spawn(move || {
         if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(delay) {
             if STDIN_WAITING.load(Ordering::SeqCst) {
-                say("hint: waiting for stdin to close (Ctrl-D ends it; --no-stdin ignores stdin)");
+                say(&format!("hint: {text}"));
             }
         }
     });

@@ -1908,3 +1908,69 @@ fn a_server_that_takes_no_body_bytes_times_out_as_idle() {
     );
     assert!(!server.join().unwrap(), "a stalled upload is not retried");
 }
+
+/// A server that refuses a large body as soon as it sees the head: orstream
+/// asks for `100 Continue` before sending a body over 1 MiB (as curl does),
+/// so the 413 is read and reported (exit 5, no retry) instead of a reset
+/// under a half-sent upload.
+#[test]
+fn a_large_body_refused_before_it_is_sent_is_exit_5_with_the_message() {
+    let dir = TempDir::new("early-413");
+    let path = dir.join("big.pdf");
+    let mut f = File::create(&path).unwrap();
+    f.write_all(b"%PDF-1.7\n").unwrap();
+    f.set_len(8 << 20).unwrap();
+    drop(f);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(HARD_TIMEOUT)).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let body = r#"{"error":{"message":"request entity too large","code":413}}"#;
+        let reply = format!(
+            "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(reply.as_bytes()).unwrap();
+        // Whatever arrives now is body bytes the client should not send.
+        conn.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut extra = 0usize;
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = conn.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            extra += n;
+        }
+        listener.set_nonblocking(true).unwrap();
+        let retried = listener.accept().is_ok();
+        (
+            String::from_utf8_lossy(&head).to_ascii_lowercase(),
+            extra,
+            retried,
+        )
+    });
+    let out = orstream()
+        .args(["--base-url", &url, "--retries", "2", "-a"])
+        .arg(&path)
+        .arg("summarise")
+        .run();
+    let (head, extra, retried) = server.join().unwrap();
+    out.assert_code(5);
+    let (line, _) = error_lines(&out);
+    assert_eq!(
+        line,
+        "orstream: error: 413 Payload Too Large: request entity too large",
+        "{}",
+        out.report()
+    );
+    assert!(head.contains("expect: 100-continue"), "{head}");
+    assert_eq!(extra, 0, "body bytes were sent after the refusal");
+    assert!(!retried, "a 413 is not retried");
+}

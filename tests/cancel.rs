@@ -828,3 +828,77 @@ fn sigint_while_a_replayed_fifo_has_no_writer_exits_at_once() {
     assert!(wait_until(T, || catches(run.pid(), SIGINT)));
     signal_exits_130_at_once(run, SIGINT);
 }
+
+/// `| head` while a whole (non-streamed) JSON body or an error body is
+/// being read: still the quiet 141 of a closed pipe, not a network error.
+#[test]
+fn closing_stdout_while_a_whole_body_is_read_exits_141_quietly() {
+    for (status, ctype) in [(200, "application/json"), (400, "application/json")] {
+        let head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: 500\r\nConnection: close\r\n\r\n"
+        );
+        let server = Server::start(vec![Reply::steps(vec![
+            Step::write(head),
+            Step::write("{\"choices\":[{\"message\":{\"content\":\"par"),
+            Step::Hold,
+        ])]);
+        let mut run = orstream_at(&server).arg("hi").spawn();
+        assert!(server.wait_request(T).is_some(), "no request arrived");
+        run.close_stdout();
+        let out = run.wait();
+        out.assert_code(141);
+        assert!(out.stderr.is_empty(), "status {status}\n{}", out.report());
+        assert!(server.wait_close(T).is_some(), "the socket stayed open");
+    }
+}
+
+/// `| head` during a retry wait (`Retry-After: 30`): nobody is left to read
+/// the answer, so orstream ends at once instead of waiting and retrying.
+#[test]
+fn closing_stdout_during_a_retry_wait_exits_141_without_retrying() {
+    let server = Server::start(vec![Reply::status(
+        503,
+        "application/json",
+        r#"{"error":{"message":"busy"}}"#,
+        &[("Retry-After", "30")],
+    )]);
+    let mut run = orstream_at(&server)
+        .args(["-v", "--retries", "1", "hi"])
+        .spawn();
+    assert!(
+        run.wait_stderr_contains(b"retry 1/1", T),
+        "no retry wait began"
+    );
+    let closed = Instant::now();
+    run.close_stdout();
+    let out = run.wait();
+    out.assert_code(141);
+    // Far below the 30 s wait; only proves the wait was cut short.
+    assert!(
+        closed.elapsed() < Duration::from_secs(10),
+        "{}",
+        out.report()
+    );
+    assert_eq!(server.connections(), 1, "retried after the reader left");
+}
+
+/// Reasoning cut short by a signal still ends its line on stderr.
+#[test]
+fn sigint_mid_reasoning_ends_the_reasoning_line() {
+    let server = Server::start(vec![Reply::sse_steps_with(
+        vec![Step::write(ev(
+            r#"{"choices":[{"index":0,"delta":{"reasoning":"thinking about it"}}]}"#,
+        ))],
+        SseEnd::Hold,
+    )]);
+    let run = orstream_at(&server).args(["--reasoning", "hi"]).spawn();
+    assert!(
+        run.wait_stderr_contains(b"thinking about it", T),
+        "no reasoning on stderr"
+    );
+    run.signal(SIGINT);
+    let out = run.wait();
+    out.assert_code(130);
+    assert_eq!(out.stderr_str(), "thinking about it\n", "{}", out.report());
+    assert!(out.stdout.is_empty(), "{}", out.report());
+}
