@@ -1860,12 +1860,8 @@ fn an_endless_device_of_unknown_kind_is_refused_without_reading_it_all() {
 #[test]
 fn a_server_that_takes_no_body_bytes_times_out_as_idle() {
     let dir = TempDir::new("stalled-upload");
-    let path = dir.join("big.pdf");
-    let mut f = File::create(&path).unwrap();
-    f.write_all(b"%PDF-1.7\n").unwrap();
-    // Sparse: far more than loopback's socket buffers can hold.
-    f.set_len(64 << 20).unwrap();
-    drop(f);
+    // Far more than loopback's socket buffers can hold.
+    let path = sparse_pdf(&dir, 64 << 20);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (head_tx, head_rx) = mpsc::channel();
@@ -1875,11 +1871,7 @@ fn a_server_that_takes_no_body_bytes_times_out_as_idle() {
         conn.set_read_timeout(Some(HARD_TIMEOUT)).unwrap();
         // Read only up to the end of the head, then hold the connection,
         // reading nothing, until the client has exited.
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
-            head.push(byte[0]);
-        }
+        read_head_only(&mut conn);
         head_tx.send(()).unwrap();
         let _ = done_rx.recv_timeout(HARD_TIMEOUT);
         // A retry would have connected meanwhile (it waits in the backlog).
@@ -1916,21 +1908,13 @@ fn a_server_that_takes_no_body_bytes_times_out_as_idle() {
 #[test]
 fn a_large_body_refused_before_it_is_sent_is_exit_5_with_the_message() {
     let dir = TempDir::new("early-413");
-    let path = dir.join("big.pdf");
-    let mut f = File::create(&path).unwrap();
-    f.write_all(b"%PDF-1.7\n").unwrap();
-    f.set_len(8 << 20).unwrap();
-    drop(f);
+    let path = sparse_pdf(&dir, 8 << 20);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
         conn.set_read_timeout(Some(HARD_TIMEOUT)).unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
-            head.push(byte[0]);
-        }
+        let head = read_head_only(&mut conn);
         let body = r#"{"error":{"message":"request entity too large","code":413}}"#;
         let reply = format!(
             "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -1973,4 +1957,24 @@ fn a_large_body_refused_before_it_is_sent_is_exit_5_with_the_message() {
     assert!(head.contains("expect: 100-continue"), "{head}");
     assert_eq!(extra, 0, "body bytes were sent after the refusal");
     assert!(!retried, "a 413 is not retried");
+}
+
+/// A sparse `big.pdf` of `len` bytes in `dir`: quick to make, any size.
+fn sparse_pdf(dir: &TempDir, len: u64) -> PathBuf {
+    let path = dir.join("big.pdf");
+    let mut f = File::create(&path).unwrap();
+    f.write_all(b"%PDF-1.7\n").unwrap();
+    f.set_len(len).unwrap();
+    path
+}
+
+/// Reads a request up to the end of its head, one byte at a time, so that
+/// not one byte of the body is taken off the socket.
+fn read_head_only(conn: &mut TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    head
 }
