@@ -140,13 +140,14 @@ pub fn attachments(args: &[String], stdin: Option<Vec<u8>>) -> Result<Attachment
                     Some(path) if bytes.len() == attach::SNIFF_LEN => read_text_file(&path, arg)?,
                     _ => bytes,
                 };
-                if !attach::is_text(&bytes) {
-                    return Err(attach::unsupported(arg));
-                }
-                found
-                    .listing
-                    .push(format!("-a {arg}: text, {} bytes", bytes.len()));
-                let text = String::from_utf8(bytes).map_err(|_| attach::unsupported(arg))?;
+                // Valid UTF-8 without a NUL byte (SPEC §8): checked once, as
+                // the bytes become the string that is inlined.
+                let size = bytes.len();
+                let text = String::from_utf8(bytes)
+                    .ok()
+                    .filter(|t| !t.as_bytes().contains(&0))
+                    .ok_or_else(|| attach::unsupported(arg))?;
+                found.listing.push(format!("-a {arg}: text, {size} bytes"));
                 found
                     .blocks
                     .push(attach::file_block(attach::block_name(arg), &text));
