@@ -117,6 +117,12 @@ pub fn send(
                 };
                 say(&format!("> {name}: {shown}"));
             }
+            if let Call::Post(body) = call {
+                say(&format!("> Content-Length: {}", body.len()));
+                if expects_continue(body, config) {
+                    say("> Expect: 100-continue");
+                }
+            }
         }
         let started = std::time::Instant::now();
         let result = match call {
@@ -128,7 +134,7 @@ pub fn send(
                 // An exact length, not a chunked upload: some servers refuse
                 // chunked request bodies.
                 req = req.header("Content-Length", body.len().to_string());
-                if body.len() > EXPECT_CONTINUE_FROM && config.header("expect").is_none() {
+                if expects_continue(body, config) {
                     // As curl does: a server that refuses a large body (413,
                     // 401…) says so before it is sent, instead of resetting
                     // the connection under a half-sent upload.
@@ -216,6 +222,12 @@ pub fn send(
         }
         attempt += 1;
     }
+}
+
+/// Whether a body is large enough to ask for `100 Continue` first (unless
+/// the user set an `Expect` header of their own).
+fn expects_continue(body: &RequestBody, config: &Config) -> bool {
+    body.len() > EXPECT_CONTINUE_FROM && config.header("expect").is_none()
 }
 
 /// `401 Unauthorized`, or just the number for unknown statuses.
