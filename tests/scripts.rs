@@ -965,3 +965,31 @@ fn from_sse_schema() {
     out.assert_code(6);
     assert_stdout(&out, b"{\"a\":\n");
 }
+
+/// An answer over 16 MiB is not checked against `--schema`: the stream
+/// completed, so exit 0, with one warning saying the check was skipped.
+#[test]
+fn an_answer_over_16_mib_is_not_checked_and_a_warning_says_so() {
+    let dir = TempDir::new("big-answer");
+    let piece = "x".repeat(1 << 20);
+    let mut recording = String::new();
+    for _ in 0..17 {
+        recording.push_str(&c(&piece));
+    }
+    recording.push_str(&finish("stop"));
+    recording.push_str(DONE);
+    let file = dir.file("big.sse", recording);
+    let out = orstream()
+        .args(["--schema", "a", "--from-sse", &file])
+        .run();
+    out.assert_code(0);
+    assert_eq!(
+        out.stdout.len(),
+        17 * (1 << 20) + 1,
+        "the answer and its newline"
+    );
+    assert_eq!(
+        out.stderr_str(),
+        "orstream: warning: the answer is larger than 16 MiB: it was not checked against --schema\n"
+    );
+}
