@@ -14,7 +14,7 @@ pub const SNIFF_LEN: usize = 12;
 
 /// What an attachment is, told by its first bytes (the SPEC §8 table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum FileKind {
     Png,
     Jpeg,
     Gif,
@@ -30,60 +30,57 @@ pub enum Kind {
     QuickTime,
     Mp4,
     Webm,
-    Text,
 }
 
-impl Kind {
+impl FileKind {
     /// The kind's name as the SPEC table writes it, for `-v`.
     pub fn name(self) -> &'static str {
         match self {
-            Kind::Png => "PNG",
-            Kind::Jpeg => "JPEG",
-            Kind::Gif => "GIF",
-            Kind::Webp => "WebP",
-            Kind::Pdf => "PDF",
-            Kind::Wav => "WAV",
-            Kind::Mp3 => "MP3",
-            Kind::Aac => "AAC (ADTS)",
-            Kind::Flac => "FLAC",
-            Kind::Ogg => "OGG",
-            Kind::Aiff => "AIFF",
-            Kind::M4a => "M4A",
-            Kind::QuickTime => "QuickTime",
-            Kind::Mp4 => "MP4",
-            Kind::Webm => "WebM",
-            Kind::Text => "text",
+            FileKind::Png => "PNG",
+            FileKind::Jpeg => "JPEG",
+            FileKind::Gif => "GIF",
+            FileKind::Webp => "WebP",
+            FileKind::Pdf => "PDF",
+            FileKind::Wav => "WAV",
+            FileKind::Mp3 => "MP3",
+            FileKind::Aac => "AAC (ADTS)",
+            FileKind::Flac => "FLAC",
+            FileKind::Ogg => "OGG",
+            FileKind::Aiff => "AIFF",
+            FileKind::M4a => "M4A",
+            FileKind::QuickTime => "QuickTime",
+            FileKind::Mp4 => "MP4",
+            FileKind::Webm => "WebM",
         }
     }
 
     /// The content part for a binary attachment, `None` for text (inlined
     /// instead). `placeholder` stands where the base64 data goes; `filename`
     /// is only used by PDF (see [`base_name`]).
-    pub fn data_part(self, filename: &str, placeholder: &str) -> Option<Value> {
+    pub fn data_part(self, filename: &str, placeholder: &str) -> Value {
         let image = |mime: &str| json!({"type": "image_url", "image_url": {"url": data_url(mime, placeholder)}});
         let audio = |format: &str| json!({"type": "input_audio", "input_audio": {"data": placeholder, "format": format}});
         let video = |mime: &str| json!({"type": "video_url", "video_url": {"url": data_url(mime, placeholder)}});
-        Some(match self {
-            Kind::Png => image("image/png"),
-            Kind::Jpeg => image("image/jpeg"),
-            Kind::Gif => image("image/gif"),
-            Kind::Webp => image("image/webp"),
-            Kind::Pdf => json!({"type": "file", "file": {
+        match self {
+            FileKind::Png => image("image/png"),
+            FileKind::Jpeg => image("image/jpeg"),
+            FileKind::Gif => image("image/gif"),
+            FileKind::Webp => image("image/webp"),
+            FileKind::Pdf => json!({"type": "file", "file": {
                 "filename": filename,
                 "file_data": data_url("application/pdf", placeholder),
             }}),
-            Kind::Wav => audio("wav"),
-            Kind::Mp3 => audio("mp3"),
-            Kind::Aac => audio("aac"),
-            Kind::Flac => audio("flac"),
-            Kind::Ogg => audio("ogg"),
-            Kind::Aiff => audio("aiff"),
-            Kind::M4a => audio("m4a"),
-            Kind::QuickTime => video("video/quicktime"),
-            Kind::Mp4 => video("video/mp4"),
-            Kind::Webm => video("video/webm"),
-            Kind::Text => return None,
-        })
+            FileKind::Wav => audio("wav"),
+            FileKind::Mp3 => audio("mp3"),
+            FileKind::Aac => audio("aac"),
+            FileKind::Flac => audio("flac"),
+            FileKind::Ogg => audio("ogg"),
+            FileKind::Aiff => audio("aiff"),
+            FileKind::M4a => audio("m4a"),
+            FileKind::QuickTime => video("video/quicktime"),
+            FileKind::Mp4 => video("video/mp4"),
+            FileKind::Webm => video("video/webm"),
+        }
     }
 }
 
@@ -94,49 +91,52 @@ fn data_url(mime: &str, placeholder: &str) -> String {
 /// The binary kind of a file from its first bytes ([`SNIFF_LEN`] are
 /// enough), `None` when no binary row of the table matches. The rows are
 /// tried in the table's order: the first that matches wins.
-pub fn sniff(head: &[u8]) -> Option<Kind> {
+pub fn sniff(head: &[u8]) -> Option<FileKind> {
     let at = |offset: usize, magic: &[u8]| head.get(offset..offset + magic.len()) == Some(magic);
     let second = head.get(1).copied();
     let after_ff = |mask: u8, want: u8| at(0, b"\xFF") && second.is_some_and(|b| b & mask == want);
     let kind = if at(0, b"\x89PNG\r\n\x1A\n") {
-        Kind::Png
+        FileKind::Png
     } else if at(0, b"\xFF\xD8\xFF") {
-        Kind::Jpeg
+        FileKind::Jpeg
     } else if at(0, b"GIF87a") || at(0, b"GIF89a") {
-        Kind::Gif
+        FileKind::Gif
     } else if at(0, b"RIFF") && at(8, b"WEBP") {
-        Kind::Webp
+        FileKind::Webp
     } else if at(0, b"%PDF-") {
-        Kind::Pdf
+        FileKind::Pdf
     } else if at(0, b"RIFF") && at(8, b"WAVE") {
-        Kind::Wav
+        FileKind::Wav
     } else if at(0, b"ID3") || after_ff(0xE6, 0xE2) {
-        Kind::Mp3
+        FileKind::Mp3
     } else if after_ff(0xF6, 0xF0) {
-        Kind::Aac
+        FileKind::Aac
     } else if at(0, b"fLaC") {
-        Kind::Flac
+        FileKind::Flac
     } else if at(0, b"OggS") {
-        Kind::Ogg
+        FileKind::Ogg
     } else if at(0, b"FORM") && (at(8, b"AIFF") || at(8, b"AIFC")) {
-        Kind::Aiff
+        FileKind::Aiff
     } else if at(4, b"ftyp") && head.len() >= 12 {
         match &head[8..12] {
-            b"M4A " | b"M4B " => Kind::M4a,
-            b"qt  " => Kind::QuickTime,
-            _ => Kind::Mp4,
+            b"M4A " | b"M4B " => FileKind::M4a,
+            b"qt  " => FileKind::QuickTime,
+            _ => FileKind::Mp4,
         }
     } else if at(0, b"\x1A\x45\xDF\xA3") {
-        Kind::Webm
+        FileKind::Webm
     } else {
         return None;
     };
     Some(kind)
 }
 
-/// A text attachment: valid UTF-8 without a NUL byte (an empty file too).
-pub fn is_text(bytes: &[u8]) -> bool {
-    !bytes.contains(&0) && std::str::from_utf8(bytes).is_ok()
+/// A text attachment's text: valid UTF-8 without a NUL byte (an empty file
+/// too); `None` for anything else.
+pub fn text_of(bytes: Vec<u8>) -> Option<String> {
+    String::from_utf8(bytes)
+        .ok()
+        .filter(|t| !t.as_bytes().contains(&0))
 }
 
 /// Whether a file that starts with `prefix` may still turn out to be text:
@@ -328,7 +328,7 @@ pub fn user_content(
 
 /// An attachment file that cannot be used: exit 2, naming the argument.
 pub fn io_failure(arg: &str, e: &io::Error) -> Failure {
-    Failure::usage(format!("-a {arg}: {}", crate::input::io_reason(e)))
+    Failure::usage(format!("-a {arg}: {}", crate::exit::io_reason(e)))
 }
 
 /// A file whose first bytes match no row of the table and that is not text.
@@ -360,25 +360,25 @@ mod tests {
 
     #[test]
     fn every_magic_number() {
-        let table: &[(&[u8], Kind)] = &[
-            (b"\x89PNG\r\n\x1A\n", Kind::Png),
-            (b"\xFF\xD8\xFF\xE0", Kind::Jpeg),
-            (b"GIF87a", Kind::Gif),
-            (b"GIF89a", Kind::Gif),
-            (b"RIFF\x10\0\0\0WEBPVP8 ", Kind::Webp),
-            (b"%PDF-1.7", Kind::Pdf),
-            (b"RIFF\x10\0\0\0WAVEfmt ", Kind::Wav),
-            (b"ID3\x04", Kind::Mp3),
-            (b"\xFF\xFB\x90", Kind::Mp3),
-            (b"\xFF\xF3", Kind::Mp3),
-            (b"\xFF\xE2", Kind::Mp3),
-            (b"\xFF\xF1\x50", Kind::Aac),
-            (b"\xFF\xF9", Kind::Aac),
-            (b"fLaC", Kind::Flac),
-            (b"OggS", Kind::Ogg),
-            (b"FORM\0\0\0\x10AIFF", Kind::Aiff),
-            (b"FORM\0\0\0\x10AIFC", Kind::Aiff),
-            (b"\x1A\x45\xDF\xA3", Kind::Webm),
+        let table: &[(&[u8], FileKind)] = &[
+            (b"\x89PNG\r\n\x1A\n", FileKind::Png),
+            (b"\xFF\xD8\xFF\xE0", FileKind::Jpeg),
+            (b"GIF87a", FileKind::Gif),
+            (b"GIF89a", FileKind::Gif),
+            (b"RIFF\x10\0\0\0WEBPVP8 ", FileKind::Webp),
+            (b"%PDF-1.7", FileKind::Pdf),
+            (b"RIFF\x10\0\0\0WAVEfmt ", FileKind::Wav),
+            (b"ID3\x04", FileKind::Mp3),
+            (b"\xFF\xFB\x90", FileKind::Mp3),
+            (b"\xFF\xF3", FileKind::Mp3),
+            (b"\xFF\xE2", FileKind::Mp3),
+            (b"\xFF\xF1\x50", FileKind::Aac),
+            (b"\xFF\xF9", FileKind::Aac),
+            (b"fLaC", FileKind::Flac),
+            (b"OggS", FileKind::Ogg),
+            (b"FORM\0\0\0\x10AIFF", FileKind::Aiff),
+            (b"FORM\0\0\0\x10AIFC", FileKind::Aiff),
+            (b"\x1A\x45\xDF\xA3", FileKind::Webm),
         ];
         for (prefix, kind) in table {
             assert_eq!(sniff(&head(prefix)), Some(*kind), "{prefix:?}");
@@ -387,13 +387,13 @@ mod tests {
 
     #[test]
     fn ftyp_brands() {
-        let table: &[(&[u8; 4], Kind)] = &[
-            (b"M4A ", Kind::M4a),
-            (b"M4B ", Kind::M4a),
-            (b"qt  ", Kind::QuickTime),
-            (b"isom", Kind::Mp4),
-            (b"mp42", Kind::Mp4),
-            (b"M4V ", Kind::Mp4),
+        let table: &[(&[u8; 4], FileKind)] = &[
+            (b"M4A ", FileKind::M4a),
+            (b"M4B ", FileKind::M4a),
+            (b"qt  ", FileKind::QuickTime),
+            (b"isom", FileKind::Mp4),
+            (b"mp42", FileKind::Mp4),
+            (b"M4V ", FileKind::Mp4),
         ];
         for (brand, kind) in table {
             assert_eq!(sniff(&box4(b"ftyp", brand)), Some(*kind), "{brand:?}");
@@ -423,27 +423,27 @@ mod tests {
         assert_eq!(sniff(b"FORM\0\0\0\0AIF"), None);
         assert_eq!(sniff(b"\0\0\0\x20ftypqt "), None);
         // The short rows need no more bytes than their magic.
-        assert_eq!(sniff(b"\xFF\xD8\xFF"), Some(Kind::Jpeg));
-        assert_eq!(sniff(b"ID3"), Some(Kind::Mp3));
-        assert_eq!(sniff(b"\xFF\xF1"), Some(Kind::Aac));
-        assert_eq!(sniff(b"%PDF-"), Some(Kind::Pdf));
+        assert_eq!(sniff(b"\xFF\xD8\xFF"), Some(FileKind::Jpeg));
+        assert_eq!(sniff(b"ID3"), Some(FileKind::Mp3));
+        assert_eq!(sniff(b"\xFF\xF1"), Some(FileKind::Aac));
+        assert_eq!(sniff(b"%PDF-"), Some(FileKind::Pdf));
     }
 
     #[test]
     fn first_row_wins() {
         // Text that starts like a PDF is a PDF.
         let text = b"%PDF- is how a PDF starts\n";
-        assert!(is_text(text));
-        assert_eq!(sniff(text), Some(Kind::Pdf));
+        assert!(text_of(text.to_vec()).is_some());
+        assert_eq!(sniff(text), Some(FileKind::Pdf));
     }
 
     #[test]
     fn text_or_not() {
-        assert!(is_text(b""));
-        assert!(is_text("héllo\n".as_bytes()));
-        assert!(!is_text(b"hello\0world"));
-        assert!(!is_text(b"caf\xE9"));
-        assert!(!is_text(b"\xC3"));
+        assert!(text_of(b"".to_vec()).is_some());
+        assert_eq!(text_of("héllo\n".into()).as_deref(), Some("héllo\n"));
+        assert!(text_of(b"hello\0world".to_vec()).is_none());
+        assert!(text_of(b"caf\xE9".to_vec()).is_none());
+        assert!(text_of(b"\xC3".to_vec()).is_none());
         assert_eq!(sniff(b"plain text here"), None);
     }
 
@@ -458,33 +458,31 @@ mod tests {
 
     #[test]
     fn kind_names() {
-        assert_eq!(Kind::Png.name(), "PNG");
-        assert_eq!(Kind::Webp.name(), "WebP");
-        assert_eq!(Kind::QuickTime.name(), "QuickTime");
-        assert_eq!(Kind::Text.name(), "text");
+        assert_eq!(FileKind::Png.name(), "PNG");
+        assert_eq!(FileKind::Webp.name(), "WebP");
+        assert_eq!(FileKind::QuickTime.name(), "QuickTime");
     }
 
     #[test]
     fn data_parts_in_table_order() {
         let p = "PH";
-        let s = |k: Kind| serde_json::to_string(&k.data_part("a.pdf", p).unwrap()).unwrap();
+        let s = |k: FileKind| serde_json::to_string(&k.data_part("a.pdf", p)).unwrap();
         assert_eq!(
-            s(Kind::Png),
+            s(FileKind::Png),
             r#"{"type":"image_url","image_url":{"url":"data:image/png;base64,PH"}}"#
         );
         assert_eq!(
-            s(Kind::Pdf),
+            s(FileKind::Pdf),
             r#"{"type":"file","file":{"filename":"a.pdf","file_data":"data:application/pdf;base64,PH"}}"#
         );
         assert_eq!(
-            s(Kind::Aiff),
+            s(FileKind::Aiff),
             r#"{"type":"input_audio","input_audio":{"data":"PH","format":"aiff"}}"#
         );
         assert_eq!(
-            s(Kind::QuickTime),
+            s(FileKind::QuickTime),
             r#"{"type":"video_url","video_url":{"url":"data:video/quicktime;base64,PH"}}"#
         );
-        assert_eq!(Kind::Text.data_part("x", p), None);
     }
 
     #[test]

@@ -7,10 +7,10 @@
 //! file read in blocks and encoded on the fly, so memory stays flat
 //! whatever the files weigh and a retry can read them again.
 
-use crate::exit::{Failure, Kind};
+use crate::exit::{io_reason, Failure, Kind};
+use crate::fileid::FileId;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::Value;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Range;
@@ -26,7 +26,7 @@ const ENCODED_BLOCK: usize = BLOCK / 3 * 4;
 
 /// What an attachment's data is read from while the body is sent.
 #[derive(Debug, Clone)]
-pub enum Source {
+pub enum Data {
     /// A file, read anew on every pass; `size` is what was counted.
     File {
         path: PathBuf,
@@ -36,52 +36,41 @@ pub enum Source {
         /// Which file and which version of it: a file rewritten in place
         /// (same size) between passes would otherwise send, or save in a
         /// conversation, other bytes than were counted and sent.
-        stamp: Stamp,
+        id: FileId,
     },
     /// `-a -`: stdin cannot be read twice, so it is held.
     Bytes(Arc<Vec<u8>>),
 }
 
-impl Source {
+impl Data {
     /// A file source, its size taken now: the `Content-Length` rests on it.
     /// A missing file, a directory or a failed `stat` is exit 2 naming it.
-    pub fn file(path: impl Into<PathBuf>, name: impl Into<String>) -> Result<Source, Failure> {
+    pub fn file(path: impl Into<PathBuf>, name: impl Into<String>) -> Result<Data, Failure> {
         let path = path.into();
         let name = name.into();
         let meta = std::fs::metadata(&path)
-            .map_err(|e| Failure::usage(format!("-a {name}: {}", crate::input::io_reason(&e))))?;
+            .map_err(|e| Failure::usage(format!("-a {name}: {}", io_reason(&e))))?;
         if meta.is_dir() {
             return Err(Failure::usage(format!("-a {name}: is a directory")));
         }
-        Ok(Source::File {
+        Ok(Data::File {
             path,
             name,
             size: meta.len(),
-            stamp: Stamp::of(&meta),
+            id: FileId::of(&meta),
         })
     }
 
     /// The data's length in bytes, before base64.
     pub fn size(&self) -> u64 {
         match self {
-            Source::File { size, .. } => *size,
-            Source::Bytes(bytes) => bytes.len() as u64,
+            Data::File { size, .. } => *size,
+            Data::Bytes(bytes) => bytes.len() as u64,
         }
     }
 }
 
-/// Device, inode and modification time of a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp(u64, u64, i64, i64);
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        use std::os::unix::fs::MetadataExt;
-        Stamp(meta.dev(), meta.ino(), meta.mtime(), meta.mtime_nsec())
-    }
-}
-
-/// The string that stands for `sources[i]`'s base64 data in the JSON value
+/// The string that stands for `data[i]`'s base64 data in the JSON value
 /// given to [`Body::new`]: in an `input_audio.data`, or after the `base64,`
 /// of a data URL. The nonce (time and pid) keeps user text from colliding.
 pub fn placeholder(i: usize) -> String {
@@ -99,6 +88,15 @@ fn placeholder_prefix() -> &'static str {
     })
 }
 
+/// How the JSON is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One line: the request.
+    Compact,
+    /// Two-space indent: the conversation file.
+    Pretty,
+}
+
 #[derive(Debug)]
 enum Segment {
     /// Bytes of the serialised JSON.
@@ -111,7 +109,7 @@ enum Segment {
 struct Shared {
     json: Vec<u8>,
     segments: Vec<Segment>,
-    sources: Vec<Source>,
+    data: Vec<Data>,
     len: u64,
 }
 
@@ -123,15 +121,17 @@ pub struct Body {
 }
 
 impl Body {
-    /// Serialises `value` once (compact, or `pretty` with two-space indent)
-    /// and splits it at each source's placeholder. Each placeholder
-    /// `0..sources.len()` must appear exactly once; one missing or repeated
-    /// is a bug (exit 1).
-    pub fn new(value: &Value, sources: Vec<Source>, pretty: bool) -> Result<Body, Failure> {
-        let json = if pretty {
-            serde_json::to_vec_pretty(value)
-        } else {
-            serde_json::to_vec(value)
+    /// Serialises `value` once and splits it at each data placeholder.
+    /// Each placeholder `0..data.len()` must appear exactly once; one
+    /// missing or repeated is a bug (exit 1).
+    pub fn new(
+        value: &impl serde::Serialize,
+        data: Vec<Data>,
+        layout: Layout,
+    ) -> Result<Body, Failure> {
+        let json = match layout {
+            Layout::Compact => serde_json::to_vec(value),
+            Layout::Pretty => serde_json::to_vec_pretty(value),
         }
         .map_err(|e| Failure::new(Kind::Internal, format!("encoding the request body: {e}")))?;
         let bug = |what: String| Failure::new(Kind::Internal, format!("request body: {what}"));
@@ -142,8 +142,8 @@ impl Body {
             .trim_matches('"')
             .to_string();
         let end = "\\u0001";
-        let mut segments = Vec::with_capacity(2 * sources.len() + 1);
-        let mut seen = vec![false; sources.len()];
+        let mut segments = Vec::with_capacity(2 * data.len() + 1);
+        let mut seen = vec![false; data.len()];
         let mut json_start = 0;
         let mut at = 0;
         while let Some(found) = find(&json[at..], prefix.as_bytes()) {
@@ -180,14 +180,14 @@ impl Body {
             .iter()
             .map(|s| match s {
                 Segment::Json(r) => r.len() as u64,
-                Segment::Data(i) => encoded_len(sources[*i].size()),
+                Segment::Data(i) => encoded_len(data[*i].size()),
             })
             .sum();
         Ok(Body {
             shared: Arc::new(Shared {
                 json,
                 segments,
-                sources,
+                data,
                 len,
             }),
             failure: Arc::new(Mutex::new(None)),
@@ -197,11 +197,6 @@ impl Body {
     /// The exact length of what [`Body::reader`] yields: the `Content-Length`.
     pub fn len(&self) -> u64 {
         self.shared.len
-    }
-
-    /// Whether the body is empty (never, for a JSON value).
-    pub fn is_empty(&self) -> bool {
-        self.shared.len == 0
     }
 
     /// A reader from the first byte; files are opened again on each call,
@@ -221,9 +216,9 @@ impl Body {
         }
     }
 
-    /// The sources the placeholders stand for, in order.
-    pub fn sources(&self) -> &[Source] {
-        &self.shared.sources
+    /// The data the placeholders stand for, in order.
+    pub fn data(&self) -> &[Data] {
+        &self.shared.data
     }
 
     /// Writes the whole body to `w`, streaming (the conversation file).
@@ -317,7 +312,7 @@ impl Read for BodyReader {
                     self.offset += n;
                     return Ok(n);
                 }
-                Some(Segment::Data(i)) => match self.next_block(&shared.sources[*i]) {
+                Some(Segment::Data(i)) => match self.next_block(&shared.data[*i]) {
                     Ok(true) => continue,
                     Ok(false) => {
                         self.file = None;
@@ -342,11 +337,11 @@ impl Read for BodyReader {
 impl BodyReader {
     /// Encodes the source's next block into `output`; `false` once all of
     /// it has been sent.
-    fn next_block(&mut self, source: &Source) -> Result<bool, Failure> {
+    fn next_block(&mut self, source: &Data) -> Result<bool, Failure> {
         self.output.resize(ENCODED_BLOCK, 0);
         self.output_at = 0;
         let encoded = match source {
-            Source::Bytes(bytes) => {
+            Data::Bytes(bytes) => {
                 let at = self.bytes_at;
                 let block = &bytes[at..(at + BLOCK).min(bytes.len())];
                 if block.is_empty() {
@@ -356,19 +351,16 @@ impl BodyReader {
                 self.bytes_at += block.len();
                 encode(block, &mut self.output)?
             }
-            Source::File {
+            Data::File {
                 path,
                 name,
                 size,
-                stamp,
+                id,
             } => {
                 let sending = |e: io::Error| {
                     Failure::new(
                         Kind::Internal,
-                        format!(
-                            "-a {name}: {} while it was being sent",
-                            crate::input::io_reason(&e)
-                        ),
+                        format!("-a {name}: {} while it was being sent", io_reason(&e)),
                     )
                 };
                 let changed = || {
@@ -385,7 +377,7 @@ impl BodyReader {
                 };
                 let unchanged = |file: &File| -> Result<(), Failure> {
                     match file.metadata().map_err(sending)? {
-                        meta if Stamp::of(&meta) == *stamp => Ok(()),
+                        meta if FileId::of(&meta) == *id => Ok(()),
                         meta if meta.len() != *size => Err(changed()),
                         _ => Err(rewritten()),
                     }
@@ -450,6 +442,7 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use serde_json::Value;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A file under the temp dir with a name no other test uses; removed on drop.
@@ -468,8 +461,8 @@ mod tests {
             TempFile(path)
         }
 
-        fn source(&self) -> Source {
-            Source::file(&self.0, self.0.display().to_string()).unwrap()
+        fn source(&self) -> Data {
+            Data::file(&self.0, self.0.display().to_string()).unwrap()
         }
     }
 
@@ -529,11 +522,11 @@ mod tests {
     #[test]
     fn without_sources_it_is_the_json() {
         let value = json!({"model": "m", "messages": [{"role": "user", "content": "héllo \u{1}"}]});
-        let body = Body::new(&value, vec![], false).unwrap();
+        let body = Body::new(&value, vec![], Layout::Compact).unwrap();
         let expected = serde_json::to_vec(&value).unwrap();
         assert_eq!(read_all(&body).unwrap(), expected);
         assert_eq!(body.len(), expected.len() as u64);
-        let pretty = Body::new(&value, vec![], true).unwrap();
+        let pretty = Body::new(&value, vec![], Layout::Pretty).unwrap();
         assert_eq!(
             read_all(&pretty).unwrap(),
             serde_json::to_vec_pretty(&value).unwrap()
@@ -546,7 +539,7 @@ mod tests {
             let bytes = pattern(n);
             let file = TempFile::new(&bytes);
             let value = request(vec![image(0)]);
-            let body = Body::new(&value, vec![file.source()], false).unwrap();
+            let body = Body::new(&value, vec![file.source()], Layout::Compact).unwrap();
             let out = read_all(&body).unwrap();
             assert_eq!(out.len() as u64, body.len(), "size {n}");
             let parsed: Value = serde_json::from_slice(&out).unwrap();
@@ -574,8 +567,8 @@ mod tests {
             json!({"type": "text", "text": "x"}),
             image(0),
         ]);
-        let sources = vec![file.source(), Source::Bytes(Arc::new(b.clone()))];
-        let body = Body::new(&value, sources, false).unwrap();
+        let sources = vec![file.source(), Data::Bytes(Arc::new(b.clone()))];
+        let body = Body::new(&value, sources, Layout::Compact).unwrap();
         let out = read_all(&body).unwrap();
         assert_eq!(out.len() as u64, body.len());
         assert_eq!(
@@ -588,7 +581,12 @@ mod tests {
     fn bytes_larger_than_a_block() {
         let b = pattern(3 * BLOCK + 2);
         let value = request(vec![audio(0)]);
-        let body = Body::new(&value, vec![Source::Bytes(Arc::new(b.clone()))], false).unwrap();
+        let body = Body::new(
+            &value,
+            vec![Data::Bytes(Arc::new(b.clone()))],
+            Layout::Compact,
+        )
+        .unwrap();
         let out = read_all(&body).unwrap();
         assert_eq!(out.len() as u64, body.len());
         assert_eq!(out, serde_json::to_vec(&substituted(&value, &[b])).unwrap());
@@ -597,7 +595,12 @@ mod tests {
     #[test]
     fn reading_twice_gives_the_same_bytes() {
         let file = TempFile::new(&pattern(100_000));
-        let body = Body::new(&request(vec![image(0)]), vec![file.source()], false).unwrap();
+        let body = Body::new(
+            &request(vec![image(0)]),
+            vec![file.source()],
+            Layout::Compact,
+        )
+        .unwrap();
         let first = read_all(&body).unwrap();
         assert_eq!(read_all(&body).unwrap(), first);
         let mut w = Vec::new();
@@ -610,7 +613,7 @@ mod tests {
         let bytes = pattern(70_000);
         let file = TempFile::new(&bytes);
         let value = request(vec![json!({"type": "text", "text": "é\n"}), image(0)]);
-        let body = Body::new(&value, vec![file.source()], true).unwrap();
+        let body = Body::new(&value, vec![file.source()], Layout::Pretty).unwrap();
         let out = read_all(&body).unwrap();
         assert_eq!(out.len() as u64, body.len());
         assert_eq!(
@@ -624,7 +627,7 @@ mod tests {
         let bytes = pattern(BLOCK + 7);
         let file = TempFile::new(&bytes);
         let value = request(vec![image(0)]);
-        let body = Body::new(&value, vec![file.source()], false).unwrap();
+        let body = Body::new(&value, vec![file.source()], Layout::Compact).unwrap();
         let mut reader = body.reader();
         let mut out = Vec::new();
         let mut byte = [0u8; 1];
@@ -658,7 +661,12 @@ mod tests {
     fn a_file_that_grows_is_an_error() {
         for n in [0, 10, BLOCK] {
             let file = TempFile::new(&pattern(n));
-            let body = Body::new(&request(vec![image(0)]), vec![file.source()], false).unwrap();
+            let body = Body::new(
+                &request(vec![image(0)]),
+                vec![file.source()],
+                Layout::Compact,
+            )
+            .unwrap();
             std::fs::OpenOptions::new()
                 .append(true)
                 .open(&file.0)
@@ -674,7 +682,12 @@ mod tests {
         // Same size, other bytes: a conversation must not save what was not
         // sent. The new mtime tells it, whatever the bytes.
         let file = TempFile::new(&pattern(5000));
-        let body = Body::new(&request(vec![image(0)]), vec![file.source()], false).unwrap();
+        let body = Body::new(
+            &request(vec![image(0)]),
+            vec![file.source()],
+            Layout::Compact,
+        )
+        .unwrap();
         assert!(read_all(&body).is_ok(), "the first pass is sent");
         let f = std::fs::OpenOptions::new()
             .write(true)
@@ -699,7 +712,12 @@ mod tests {
     fn a_file_that_shrinks_is_an_error() {
         for (n, to) in [(10, 0), (BLOCK + 10, BLOCK), (200_000, 100)] {
             let file = TempFile::new(&pattern(n));
-            let body = Body::new(&request(vec![audio(0)]), vec![file.source()], false).unwrap();
+            let body = Body::new(
+                &request(vec![audio(0)]),
+                vec![file.source()],
+                Layout::Compact,
+            )
+            .unwrap();
             std::fs::OpenOptions::new()
                 .write(true)
                 .open(&file.0)
@@ -718,7 +736,12 @@ mod tests {
     #[test]
     fn a_file_gone_before_sending_is_an_error() {
         let file = TempFile::new(b"abc");
-        let body = Body::new(&request(vec![image(0)]), vec![file.source()], false).unwrap();
+        let body = Body::new(
+            &request(vec![image(0)]),
+            vec![file.source()],
+            Layout::Compact,
+        )
+        .unwrap();
         std::fs::remove_file(&file.0).unwrap();
         assert!(read_all(&body).is_err());
         let f = body.failure().unwrap();
@@ -735,23 +758,27 @@ mod tests {
     #[test]
     fn source_problems_are_usage_errors() {
         let dir = std::env::temp_dir();
-        let f = Source::file(&dir, "somedir").unwrap_err();
+        let f = Data::file(&dir, "somedir").unwrap_err();
         assert_eq!(f.kind, Kind::Usage);
         assert_eq!(f.message, "-a somedir: is a directory");
-        let f = Source::file(dir.join("orstream-no-such-file"), "x.png").unwrap_err();
+        let f = Data::file(dir.join("orstream-no-such-file"), "x.png").unwrap_err();
         assert_eq!(f.message, "-a x.png: no such file");
-        assert_eq!(Source::Bytes(Arc::new(vec![1, 2])).size(), 2);
+        assert_eq!(Data::Bytes(Arc::new(vec![1, 2])).size(), 2);
     }
 
     #[test]
     fn placeholders_must_match_the_sources() {
-        let one = vec![Source::Bytes(Arc::new(vec![1]))];
-        let missing = Body::new(&json!({"a": "no placeholder"}), one.clone(), false);
+        let one = vec![Data::Bytes(Arc::new(vec![1]))];
+        let missing = Body::new(
+            &json!({"a": "no placeholder"}),
+            one.clone(),
+            Layout::Compact,
+        );
         assert_eq!(missing.unwrap_err().kind, Kind::Internal);
         let twice = json!({"a": placeholder(0), "b": placeholder(0)});
-        assert!(Body::new(&twice, one.clone(), false).is_err());
+        assert!(Body::new(&twice, one.clone(), Layout::Compact).is_err());
         let stray = json!({"a": placeholder(0), "b": placeholder(1)});
-        assert!(Body::new(&stray, one, false).is_err());
+        assert!(Body::new(&stray, one, Layout::Compact).is_err());
     }
 
     #[test]
@@ -824,7 +851,12 @@ mod tests {
     #[test]
     fn sent_through_ureq_with_an_exact_length() {
         let file = TempFile::new(&pattern(300_001));
-        let body = Body::new(&request(vec![image(0)]), vec![file.source()], false).unwrap();
+        let body = Body::new(
+            &request(vec![image(0)]),
+            vec![file.source()],
+            Layout::Compact,
+        )
+        .unwrap();
         let (url, server) = serve_once();
         let resp = post(&url, &body).unwrap();
         assert_eq!(resp.status(), 200);
@@ -838,7 +870,12 @@ mod tests {
     #[test]
     fn a_change_mid_send_reaches_the_ureq_caller() {
         let file = TempFile::new(&pattern(300_000));
-        let body = Body::new(&request(vec![audio(0)]), vec![file.source()], false).unwrap();
+        let body = Body::new(
+            &request(vec![audio(0)]),
+            vec![file.source()],
+            Layout::Compact,
+        )
+        .unwrap();
         std::fs::OpenOptions::new()
             .write(true)
             .open(&file.0)
@@ -895,7 +932,12 @@ mod tests {
             .unwrap()
             .set_len(size)
             .unwrap();
-        let body = Body::new(&request(vec![audio(0)]), vec![file.source()], false).unwrap();
+        let body = Body::new(
+            &request(vec![audio(0)]),
+            vec![file.source()],
+            Layout::Compact,
+        )
+        .unwrap();
         let mut counted = Counter(0);
         body.write_to(&mut counted).unwrap();
         assert_eq!(counted.0, body.len());

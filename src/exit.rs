@@ -1,6 +1,8 @@
-//! Failure kinds, their exit codes (SPEC §5), and HTTP status → kind.
+//! Failure kinds, their exit codes (SPEC §5), HTTP status → kind, and the
+//! short lowercase reasons of I/O errors.
 
 use std::fmt;
+use std::io;
 
 /// What went wrong, as far as the exit code is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +118,25 @@ pub fn classify(err: &anyhow::Error) -> Kind {
     Kind::Internal
 }
 
+/// A short lowercase reason for a file error.
+pub fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        io::ErrorKind::IsADirectory => "is a directory".to_string(),
+        _ => {
+            let text = e.to_string();
+            // "Is a directory (os error 21)" → "is a directory"
+            let text = text.split(" (os error").next().unwrap_or(&text);
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(c) => c.to_lowercase().chain(chars).collect(),
+                None => text.to_string(),
+            }
+        }
+    }
+}
+
 /// The hint line of an error, if its [`Failure`] carries one.
 pub fn hint(err: &anyhow::Error) -> Option<&str> {
     err.chain()
@@ -191,5 +212,13 @@ mod tests {
         assert_eq!(classify(&anyhow::anyhow!("boom")), Kind::Internal);
         let e = anyhow::Error::new(Failure::usage("bad").with_hint("see --help"));
         assert_eq!(hint(&e), Some("see --help"));
+    }
+
+    #[test]
+    fn io_reasons_are_short_and_lowercase() {
+        let e = io::Error::from(io::ErrorKind::NotFound);
+        assert_eq!(io_reason(&e), "no such file");
+        let e = io::Error::from_raw_os_error(libc::ENOTDIR);
+        assert_eq!(io_reason(&e), "not a directory");
     }
 }

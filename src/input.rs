@@ -1,32 +1,137 @@
-//! Reading local input: stdin and the files named on the command line, with
-//! short lowercase reasons for their errors.
+//! Reading local input — stdin, `--request`, `-a` files, `-c`, a
+//! `--from-sse` recording — and turning it into the body to send. Every
+//! problem here is exit 2, before any connection.
 
-use crate::body::{self, Source};
-use crate::config;
-use crate::exit::Failure;
-use crate::{attach, prompt, ui};
+use crate::attach;
+use crate::body::{self, Body, Data, Layout};
+use crate::config::{ChatPlan, FileArg, StdinUse};
+use crate::conversation::Conversation;
+use crate::exit::{io_reason, Failure};
+use crate::output::say;
+use crate::prompt::{self, decode_utf8};
+use crate::request::{build_body, parse_body};
+use crate::signal;
 use serde_json::Value;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What a chat run sends, gathered before any connection.
+pub struct Prepared {
+    /// `-c FILE`, locked.
+    pub conversation: Option<Conversation>,
+    /// The body as a value, data placeholders in it (kept for `-c`).
+    pub sent: serde_json::Map<String, Value>,
+    /// The same body, sized and streamed with the attachments' data.
+    pub body: Body,
+}
+
+/// Reads everything local — the conversation (locked first, so a second run
+/// on it is refused before it reads stdin), stdin, `--request`, attachments
+/// — and builds the body.
+pub fn prepare(plan: &ChatPlan, verbose: bool) -> Result<Prepared, Failure> {
+    let mut conversation = plan
+        .conversation
+        .as_deref()
+        .map(Conversation::open)
+        .transpose()?;
+    let (stdin_text, stdin_bytes) = match plan.stdin {
+        StdinUse::Prompt => (
+            Some(decode_utf8(read_stdin(plan.stdin_hint)?, "stdin")?),
+            None,
+        ),
+        StdinUse::Attachment => (None, Some(read_stdin_attachment(plan.stdin_hint)?)),
+        StdinUse::Ignore | StdinUse::Input => (None, None),
+    };
+    let base = match (&mut conversation, &plan.request) {
+        (Some(c), _) => c.take_body(),
+        (None, Some(source)) => {
+            let text = read_request(source, plan.stdin_hint)?;
+            Some(parse_body(&text, &format!("--request {}", source.name()))?)
+        }
+        (None, None) => None,
+    };
+    let attachments = attachments(&plan.attach, stdin_bytes)?;
+    if verbose {
+        for line in &attachments.listing {
+            say(&format!("* attach {line}"));
+        }
+    }
+    let prompt = prompt::user_text(&plan.words, stdin_text.as_deref());
+    let user = if !plan.attach.is_empty() {
+        // With an attachment the prompt may be empty: the files speak.
+        attach::user_content(&attachments.blocks, prompt.as_deref(), attachments.parts)
+    } else {
+        match (plan.request.is_some(), prompt) {
+            // `--request` without PROMPT words sends the file as it is.
+            (true, None) => None,
+            (_, text) => Some(Value::String(prompt::require_text(text)?)),
+        }
+    };
+    let sent = build_body(base, user, &plan.body);
+    let body = Body::new(&sent, attachments.data, Layout::Compact)?;
+    Ok(Prepared {
+        conversation,
+        sent,
+        body,
+    })
+}
+
+/// Opens a `--from-sse` recording. Opening a FIFO waits for its writer:
+/// nothing is printed yet, and a signal exits at once.
+pub fn open_recording(source: &FileArg) -> Result<Box<dyn Read>, Failure> {
+    let name = source.name();
+    let open_error = |e: io::Error| Failure::usage(format!("--from-sse {name}: {}", io_reason(&e)));
+    Ok(match source {
+        FileArg::Stdin => {
+            use std::os::fd::AsFd;
+            let fd = io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(open_error)?;
+            Box::new(Wakeable(fd))
+        }
+        FileArg::Path(path) => {
+            let file = std::fs::File::open(path).map_err(open_error)?;
+            match file.metadata() {
+                // A FIFO, `/dev/stdin`, `<(curl -N …)`: it may block for ever.
+                Ok(m) if !m.is_file() => Box::new(Wakeable(file.into())),
+                _ => Box::new(file),
+            }
+        }
+    })
+}
+
+/// Input a socket shutdown cannot wake (a replayed pipe): a signal makes
+/// its read return 0, so the replay ends the way a live stream does.
+struct Wakeable(std::os::fd::OwnedFd);
+
+impl Read for Wakeable {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        signal::read_or_wake(self.0.as_raw_fd(), buf)
+    }
+}
+
 /// Reads all of stdin; with `hint`, says after 3 s of silence what it waits for.
-pub fn read_stdin(hint: bool) -> Result<Vec<u8>, Failure> {
+fn read_stdin(hint: bool) -> Result<Vec<u8>, Failure> {
     read_all_stdin(
         hint.then_some("waiting for stdin to close (Ctrl-D ends it; --no-stdin ignores stdin)"),
     )
 }
 
 /// Reads stdin for `-a -` (where `--no-stdin` is no way out).
-pub fn read_stdin_attachment(hint: bool) -> Result<Vec<u8>, Failure> {
+fn read_stdin_attachment(hint: bool) -> Result<Vec<u8>, Failure> {
     read_all_stdin(
         hint.then_some("waiting for stdin to close: it is the -a - attachment (Ctrl-D ends it)"),
     )
 }
 
 fn read_all_stdin(hint: Option<&'static str>) -> Result<Vec<u8>, Failure> {
-    let _guard = hint.map(|text| ui::stdin_hint_after(Duration::from_secs(3), text));
+    let _guard = hint.map(|text| hint_after(Duration::from_secs(3), text));
     let mut stdin = io::stdin().lock();
     let mut bytes = Vec::new();
     let mut buf = [0u8; 64 * 1024];
@@ -34,48 +139,51 @@ fn read_all_stdin(hint: Option<&'static str>) -> Result<Vec<u8>, Failure> {
         match stdin.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                ui::stdin_answered();
+                stdin_answered();
                 bytes.extend_from_slice(&buf[..n]);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                ui::stdin_answered();
+                stdin_answered();
                 return Err(Failure::usage(format!("reading stdin: {}", io_reason(&e))));
             }
         }
     }
-    ui::stdin_answered();
+    stdin_answered();
     Ok(bytes)
 }
 
-/// Reads a `-`-or-path argument as UTF-8 text, naming it on any problem.
-pub fn read_source(source: &config::Source, hint: bool) -> Result<String, Failure> {
+static STDIN_WAITING: AtomicBool = AtomicBool::new(false);
+
+/// Prints a hint when stdin stays silent for `delay` (stderr is a
+/// terminal). Returns a guard: dropping it (stdin answered) cancels the hint.
+fn hint_after(delay: Duration, text: &'static str) -> mpsc::Sender<()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    STDIN_WAITING.store(true, Ordering::SeqCst);
+    std::thread::spawn(move || {
+        if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(delay) {
+            if STDIN_WAITING.load(Ordering::SeqCst) {
+                say(&format!("hint: {text}"));
+            }
+        }
+    });
+    tx
+}
+
+/// Stdin sent its first byte (or closed): no hint any more.
+fn stdin_answered() {
+    STDIN_WAITING.store(false, Ordering::SeqCst);
+}
+
+/// Reads the `--request` argument as UTF-8 text, naming it on any problem.
+fn read_request(source: &FileArg, hint: bool) -> Result<String, Failure> {
     match source {
-        config::Source::Stdin => prompt::decode_utf8(read_stdin(hint)?, "--request -"),
-        config::Source::File(path) => {
+        FileArg::Stdin => decode_utf8(read_stdin(hint)?, "--request -"),
+        FileArg::Path(path) => {
             let name = format!("--request {}", path.display());
             let bytes = std::fs::read(path)
                 .map_err(|e| Failure::usage(format!("{name}: {}", io_reason(&e))))?;
-            prompt::decode_utf8(bytes, &name)
-        }
-    }
-}
-
-/// A short lowercase reason for a file error.
-pub fn io_reason(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "no such file".to_string(),
-        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        io::ErrorKind::IsADirectory => "is a directory".to_string(),
-        _ => {
-            let text = e.to_string();
-            // "Is a directory (os error 21)" → "is a directory"
-            let text = text.split(" (os error").next().unwrap_or(&text);
-            let mut chars = text.chars();
-            match chars.next() {
-                Some(c) => c.to_lowercase().chain(chars).collect(),
-                None => text.to_string(),
-            }
+            decode_utf8(bytes, &name)
         }
     }
 }
@@ -83,14 +191,14 @@ pub fn io_reason(e: &io::Error) -> String {
 /// The `-a` arguments, read and sorted into what the user message needs
 /// (SPEC §8): text inlined, binary data left in files to be streamed.
 #[derive(Debug, Default)]
-pub struct Attachments {
+struct Attachments {
     /// `<file name="…">` blocks, in command-line order.
     pub blocks: Vec<String>,
     /// Content parts for binary files and URLs, in command-line order; their
-    /// data strings hold [`body::placeholder`]s for `sources`.
+    /// data strings hold [`body::placeholder`]s for `data`.
     pub parts: Vec<Value>,
     /// Where each placeholder's bytes are read from while the body is sent.
-    pub sources: Vec<Source>,
+    pub data: Vec<Data>,
     /// One line per attachment for `-v`: argument, kind, size.
     pub listing: Vec<String>,
 }
@@ -102,7 +210,7 @@ const TEXT_PROBE: usize = 64 * 1024;
 /// Reads every `-a` argument: URLs are described, never fetched; files are
 /// sniffed by their first bytes; `-a -` takes `stdin`, already read. Any
 /// problem is exit 2 naming the argument, before a connection is made.
-pub fn attachments(args: &[String], stdin: Option<Vec<u8>>) -> Result<Attachments, Failure> {
+fn attachments(args: &[String], stdin: Option<Vec<u8>>) -> Result<Attachments, Failure> {
     let mut stdin = stdin;
     let mut found = Attachments::default();
     for arg in args {
@@ -120,19 +228,17 @@ pub fn attachments(args: &[String], stdin: Option<Vec<u8>>) -> Result<Attachment
         let kind = attach::sniff(&bytes);
         match (kind, path) {
             (Some(kind), Some(path)) => {
-                let source = body::Source::file(path, arg.as_str())?;
-                found.listing.push(format!(
-                    "-a {arg}: {}, {} bytes",
-                    kind.name(),
-                    source.size()
-                ));
-                push_binary(&mut found, kind, arg, source);
+                let data = Data::file(path, arg.as_str())?;
+                found
+                    .listing
+                    .push(format!("-a {arg}: {}, {} bytes", kind.name(), data.size()));
+                push_binary(&mut found, kind, arg, data);
             }
             (Some(kind), None) => {
                 found
                     .listing
                     .push(format!("-a {arg}: {}, {} bytes", kind.name(), bytes.len()));
-                push_binary(&mut found, kind, arg, Source::Bytes(Arc::new(bytes)));
+                push_binary(&mut found, kind, arg, Data::Bytes(Arc::new(bytes)));
             }
             (None, path) => {
                 let bytes = match path {
@@ -143,10 +249,7 @@ pub fn attachments(args: &[String], stdin: Option<Vec<u8>>) -> Result<Attachment
                 // Valid UTF-8 without a NUL byte (SPEC §8): checked once, as
                 // the bytes become the string that is inlined.
                 let size = bytes.len();
-                let text = String::from_utf8(bytes)
-                    .ok()
-                    .filter(|t| !t.as_bytes().contains(&0))
-                    .ok_or_else(|| attach::unsupported(arg))?;
+                let text = attach::text_of(bytes).ok_or_else(|| attach::unsupported(arg))?;
                 found.listing.push(format!("-a {arg}: text, {size} bytes"));
                 found
                     .blocks
@@ -157,12 +260,12 @@ pub fn attachments(args: &[String], stdin: Option<Vec<u8>>) -> Result<Attachment
     Ok(found)
 }
 
-fn push_binary(found: &mut Attachments, kind: attach::Kind, arg: &str, source: Source) {
-    let placeholder = body::placeholder(found.sources.len());
-    if let Some(part) = kind.data_part(&attach::base_name(arg), &placeholder) {
-        found.parts.push(part);
-        found.sources.push(source);
-    }
+fn push_binary(found: &mut Attachments, kind: attach::FileKind, arg: &str, data: Data) {
+    let placeholder = body::placeholder(found.data.len());
+    found
+        .parts
+        .push(kind.data_part(&attach::base_name(arg), &placeholder));
+    found.data.push(data);
 }
 
 /// A regular file's first bytes (enough to sniff it), with its path to be

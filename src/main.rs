@@ -10,11 +10,8 @@ fn main() -> ExitCode {
 }
 
 /// Called from the signal thread when the main thread cannot return in time
-/// (a TCP connect in progress, a second Ctrl-C, stdin still being read):
-/// the partial answer line is ended, as on every other exit path, and a
-/// conversation file being saved is left as it was.
+/// (a TCP connect in progress, a second Ctrl-C, stdin still being read).
 fn exit_interrupted() -> ! {
-    orstream::output::end_line_on_exit();
-    orstream::chat::cleanup_on_exit();
+    orstream::on_forced_exit();
     std::process::exit(130)
 }

@@ -4,11 +4,13 @@
 //! buffer and written to a duplicate of fd 1 (Rust's `Stdout` is line-buffered
 //! even on a pipe and would split it in two). Every line on stderr passes
 //! through [`redact`], so the API key never appears, whatever a server echoes.
+//! The spinner thread and the main thread share stderr under one lock.
 
+use crate::secret::redact;
 use std::fs::File;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 /// The answer's destination.
 pub struct Out {
@@ -100,10 +102,6 @@ impl Out {
         #[cfg(not(unix))]
         false
     }
-
-    pub fn wrote_text(&self) -> bool {
-        self.wrote_text
-    }
 }
 
 /// stdout shows a partial last line of answer text.
@@ -119,23 +117,6 @@ pub fn end_line_on_exit() {
             .lock()
             .write_all(b"\n")
             .and_then(|()| io::stdout().lock().flush());
-    }
-}
-
-static SECRET: OnceLock<String> = OnceLock::new();
-
-/// Registers the API key so that [`redact`] hides it everywhere on stderr.
-pub fn register_secret(secret: &str) {
-    if secret.len() >= 4 {
-        let _ = SECRET.set(secret.to_string());
-    }
-}
-
-/// The text with the API key, if registered, replaced.
-pub fn redact(text: &str) -> String {
-    match SECRET.get() {
-        Some(s) if text.contains(s.as_str()) => text.replace(s.as_str(), "[redacted]"),
-        _ => text.to_string(),
     }
 }
 
@@ -223,18 +204,11 @@ mod tests {
     fn newline_rule() {
         let mut o = out();
         o.text("");
-        assert!(!o.wrote_text());
+        assert!(!o.wrote_text);
         o.text("a\nb");
-        assert!(o.wrote_text() && !o.ends_with_newline);
+        assert!(o.wrote_text && !o.ends_with_newline);
         o.text("x\n");
         assert!(o.ends_with_newline);
-    }
-
-    #[test]
-    fn redaction() {
-        register_secret("sk-or-v1-abcdef");
-        assert_eq!(redact("Bearer sk-or-v1-abcdef!"), "Bearer [redacted]!");
-        assert_eq!(redact("nothing"), "nothing");
     }
 
     #[test]
@@ -242,6 +216,6 @@ mod tests {
         let mut o = out();
         o.line(b"{}");
         assert_eq!(o.buf, b"{}\n");
-        assert!(!o.wrote_text());
+        assert!(!o.wrote_text);
     }
 }

@@ -1,7 +1,6 @@
-//! The user's text from PROMPT words and stdin, and `--request` file checks (pure).
+//! The user's text from PROMPT words and stdin (pure, SPEC §1).
 
 use crate::exit::Failure;
-use serde_json::{Map, Value};
 
 /// Decodes stdin (or a file) as UTF-8, naming the first bad byte.
 pub fn decode_utf8(bytes: Vec<u8>, what: &str) -> Result<String, Failure> {
@@ -37,30 +36,6 @@ pub fn require_text(text: Option<String>) -> Result<String, Failure> {
         None => Err(Failure::usage("no prompt given")
             .with_hint("give PROMPT words or pipe text on stdin; see 'orstream --help'")),
     }
-}
-
-/// Parses a `--request` body: a JSON object with a `messages` array.
-/// Errors carry the parser's line and column.
-pub fn parse_request(text: &str, name: &str) -> Result<Map<String, Value>, Failure> {
-    #[derive(serde::Deserialize)]
-    struct Shape {
-        #[allow(dead_code)]
-        messages: Vec<serde::de::IgnoredAny>,
-    }
-    let bad = |e: serde_json::Error| {
-        let what = if e.is_syntax() || e.is_eof() {
-            "invalid JSON"
-        } else {
-            "not a chat request"
-        };
-        Failure::usage(format!("--request {name}: {what}: {e}"))
-            .with_hint("the body must be a JSON object with a \"messages\" array")
-    };
-    // Editors on Windows start files with a BOM; jq accepts it, so do we.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let map: Map<String, Value> = serde_json::from_str(text).map_err(bad)?;
-    serde_json::from_str::<Shape>(text).map_err(bad)?;
-    Ok(map)
 }
 
 #[cfg(test)]
@@ -114,31 +89,5 @@ mod tests {
         );
         let e = decode_utf8("é".as_bytes()[..1].to_vec(), "stdin").unwrap_err();
         assert!(e.message.ends_with("offset 0)"));
-    }
-
-    #[test]
-    fn request_shapes() {
-        assert!(
-            parse_request(r#"{"messages":[{"role":"user","content":"hi"}]}"#, "r.json").is_ok()
-        );
-        let e = parse_request("{\n  \"messages\": [\n", "r.json").unwrap_err();
-        assert!(
-            e.message.contains("--request r.json: invalid JSON"),
-            "{}",
-            e.message
-        );
-        assert!(e.message.contains("line 3 column 0"), "{}", e.message);
-        let e = parse_request(r#"{"model":"x"}"#, "r.json").unwrap_err();
-        assert!(
-            e.message
-                .contains("missing field `messages` at line 1 column 13"),
-            "{}",
-            e.message
-        );
-        let e = parse_request("[1]", "r.json").unwrap_err();
-        assert!(e.message.contains("line 1 column"), "{}", e.message);
-        assert!(parse_request("\u{feff}{\"messages\":[]}", "bom.json").is_ok());
-        let e = parse_request(r#"{"messages":"hi"}"#, "r.json").unwrap_err();
-        assert!(e.message.contains("not a chat request"), "{}", e.message);
     }
 }

@@ -1,4 +1,5 @@
-//! The JSON request body, and `-o KEY=VALUE` parsing (pure).
+//! The JSON request body: the one parser of `--request` and `-c` files,
+//! `-o KEY=VALUE` parsing, and the body builder (pure).
 //!
 //! Precedence for every field: command-line flag > `--request` file >
 //! environment (`OPENROUTER_MODEL`) > built-in default.
@@ -44,6 +45,31 @@ pub fn parse_option(arg: &str) -> Result<(String, Value), Failure> {
     Ok((key.to_string(), value))
 }
 
+/// Parses a request body (a `--request` or `-c` file): a JSON object with
+/// a `messages` array. `what` names it in errors (`--request FILE`, `-c
+/// FILE`), which carry the parser's line and column.
+pub fn parse_body(text: &str, what: &str) -> Result<Map<String, Value>, Failure> {
+    #[derive(serde::Deserialize)]
+    struct Shape {
+        #[allow(dead_code)]
+        messages: Vec<serde::de::IgnoredAny>,
+    }
+    let bad = |e: serde_json::Error| {
+        let why = if e.is_syntax() || e.is_eof() {
+            "invalid JSON"
+        } else {
+            "not a chat request"
+        };
+        Failure::usage(format!("{what}: {why}: {e}"))
+            .with_hint("the body must be a JSON object with a \"messages\" array")
+    };
+    // Editors on Windows start files with a BOM; jq accepts it, so do we.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let map: Map<String, Value> = serde_json::from_str(text).map_err(bad)?;
+    serde_json::from_str::<Shape>(text).map_err(bad)?;
+    Ok(map)
+}
+
 /// Builds the body: the `--request` object (or an empty one), then the
 /// user content (a string, or an array of parts) as the final user message,
 /// then the flags on top.
@@ -53,18 +79,29 @@ pub fn build_body(
     opts: &BodyOptions,
 ) -> Map<String, Value> {
     let mut body = base.unwrap_or_default();
+    add_messages(&mut body, opts.system.as_deref(), user_content);
+    set_model(&mut body, opts);
+    set_shortcuts(&mut body, opts);
+    for (key, value) in &opts.fields {
+        body.insert(key.clone(), value.clone());
+    }
+    if opts.require_parameters {
+        require_parameters(&mut body);
+    }
+    force_streaming(&mut body);
+    body
+}
 
-    let messages = match body.get_mut("messages") {
-        Some(Value::Array(m)) => m,
-        _ => {
-            body.insert("messages".into(), Value::Array(Vec::new()));
-            match body.get_mut("messages") {
-                Some(Value::Array(m)) => m,
-                _ => unreachable!("just inserted an array"),
-            }
-        }
+/// `-s` replaces a leading system message or inserts one first; the user
+/// content is appended last.
+fn add_messages(body: &mut Map<String, Value>, system: Option<&str>, user: Option<Value>) {
+    if !matches!(body.get("messages"), Some(Value::Array(_))) {
+        body.insert("messages".into(), Value::Array(Vec::new()));
+    }
+    let Some(Value::Array(messages)) = body.get_mut("messages") else {
+        return;
     };
-    if let Some(system) = &opts.system {
+    if let Some(system) = system {
         let first_is_system = messages
             .first()
             .and_then(|m| m.get("role"))
@@ -76,34 +113,39 @@ pub fn build_body(
             messages.insert(0, msg);
         }
     }
-    if let Some(content) = user_content {
+    if let Some(content) = user {
         messages.push(json!({"role": "user", "content": content}));
     }
+}
 
+/// `model` (and `models` for a list): flag > file > environment > default.
+fn set_model(body: &mut Map<String, Value>, opts: &BodyOptions) {
     // A file that names a `model` or a `models` list has chosen: the
     // environment and the default only fill in when it has not.
     let file_chose = body.contains_key("model") || body.contains_key("models");
     let model = match (&opts.model_flag, file_chose) {
-        (Some(flag), _) => Some(flag.as_str()),
-        (None, true) => None,
-        (None, false) => Some(opts.model_env.as_deref().unwrap_or(DEFAULT_MODEL)),
+        (Some(flag), _) => flag.as_str(),
+        (None, true) => return,
+        (None, false) => opts.model_env.as_deref().unwrap_or(DEFAULT_MODEL),
     };
-    if let Some(model) = model {
-        let list: Vec<&str> = model
-            .split(',')
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .collect();
-        let first = list.first().copied().unwrap_or(model);
-        body.insert("model".into(), Value::String(first.to_string()));
-        if list.len() > 1 {
-            body.insert("models".into(), json!(list));
-        } else {
-            // A single model named here replaces a fallback list from the file.
-            body.shift_remove("models");
-        }
+    let list: Vec<&str> = model
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .collect();
+    let first = list.first().copied().unwrap_or(model);
+    body.insert("model".into(), Value::String(first.to_string()));
+    if list.len() > 1 {
+        body.insert("models".into(), json!(list));
+    } else {
+        // A single model named here replaces a fallback list from the file.
+        body.shift_remove("models");
     }
+}
 
+/// `-t`, `--max-tokens`, `--top-p`, `--seed`, `--stop`, `--reasoning-effort`
+/// and `--schema`'s `response_format`.
+fn set_shortcuts(body: &mut Map<String, Value>, opts: &BodyOptions) {
     if let Some(t) = opts.temperature {
         body.insert("temperature".into(), json!(t));
     }
@@ -133,26 +175,27 @@ pub fn build_body(
     if let Some(format) = &opts.response_format {
         body.insert("response_format".into(), format.clone());
     }
-    for (key, value) in &opts.fields {
-        body.insert(key.clone(), value.clone());
-    }
-    if opts.require_parameters {
-        // Merged into any provider object; an explicit setting wins.
-        match body.get_mut("provider") {
-            Some(Value::Object(p)) => {
-                if !p.contains_key("require_parameters") {
-                    p.insert("require_parameters".into(), Value::Bool(true));
-                }
-            }
-            Some(_) => {}
-            None => {
-                body.insert("provider".into(), json!({"require_parameters": true}));
+}
+
+/// `provider.require_parameters: true`, merged into any provider object;
+/// an explicit setting wins.
+fn require_parameters(body: &mut Map<String, Value>) {
+    match body.get_mut("provider") {
+        Some(Value::Object(p)) => {
+            if !p.contains_key("require_parameters") {
+                p.insert("require_parameters".into(), Value::Bool(true));
             }
         }
+        Some(_) => {}
+        None => {
+            body.insert("provider".into(), json!({"require_parameters": true}));
+        }
     }
+}
 
-    // Forced last: this tool only streams, and OpenAI-compatible servers send
-    // token counts only when asked.
+/// Forced last: this tool only streams, and OpenAI-compatible servers send
+/// token counts only when asked.
+fn force_streaming(body: &mut Map<String, Value>) {
     body.insert("stream".into(), Value::Bool(true));
     match body.get_mut("stream_options") {
         Some(Value::Object(o)) => {
@@ -162,7 +205,6 @@ pub fn build_body(
             body.insert("stream_options".into(), json!({"include_usage": true}));
         }
     }
-    body
 }
 
 #[cfg(test)]
@@ -402,5 +444,33 @@ mod tests {
             body["messages"],
             json!([{"role": "user", "content": parts}])
         );
+    }
+
+    #[test]
+    fn request_shapes() {
+        assert!(parse_body(
+            r#"{"messages":[{"role":"user","content":"hi"}]}"#,
+            "--request r.json"
+        )
+        .is_ok());
+        let e = parse_body("{\n  \"messages\": [\n", "--request r.json").unwrap_err();
+        assert!(
+            e.message.contains("--request r.json: invalid JSON"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("line 3 column 0"), "{}", e.message);
+        let e = parse_body(r#"{"model":"x"}"#, "--request r.json").unwrap_err();
+        assert!(
+            e.message
+                .contains("missing field `messages` at line 1 column 13"),
+            "{}",
+            e.message
+        );
+        let e = parse_body("[1]", "--request r.json").unwrap_err();
+        assert!(e.message.contains("line 1 column"), "{}", e.message);
+        assert!(parse_body("\u{feff}{\"messages\":[]}", "--request bom.json").is_ok());
+        let e = parse_body(r#"{"messages":"hi"}"#, "--request r.json").unwrap_err();
+        assert!(e.message.contains("not a chat request"), "{}", e.message);
     }
 }

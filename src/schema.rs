@@ -1,5 +1,5 @@
 //! `--schema`: SCHEMA → JSON Schema, the `response_format` around it, and
-//! the answer check behind exit 8 (SPEC §9). Pure, but for reading a SCHEMA file.
+//! the answer check behind exit 8 (SPEC §9). Pure: a SCHEMA file is read by `config`.
 //!
 //! Every object is built key by key: serde_json keeps insertion order, and
 //! the order a schema lists its properties in steers the model's answer.
@@ -7,42 +7,8 @@
 use crate::exit::Failure;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::path::Path;
 
 const FIELD_HINT: &str = "write fields as 'NAME [TYPE][: DESCRIPTION]' with TYPE str, int, float or bool, e.g. 'name, age int: in years'";
-
-/// SCHEMA argument → S, the JSON Schema object. `flag` is `--schema` or
-/// `--schema-multi`, for messages.
-pub fn load(arg: &str, flag: &str) -> Result<Map<String, Value>, Failure> {
-    if arg.trim_start().starts_with('{') {
-        return from_json(arg, flag);
-    }
-    let path = Path::new(arg);
-    // `exists` rather than `is_file`: `--schema <(…)` names a pipe.
-    if path.exists() && !path.is_dir() {
-        let what = format!("{flag} {arg}");
-        let bytes = std::fs::read(path)
-            .map_err(|e| Failure::usage(format!("{what}: {}", crate::input::io_reason(&e))))?;
-        let text = crate::prompt::decode_utf8(bytes, &what)?;
-        // Editors on Windows start files with a BOM; jq accepts it, so do we.
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        return from_json(text, &what);
-    }
-    concise(arg, flag).map_err(|e| {
-        // A mistyped file name would otherwise read as one bad field.
-        let one_word = !arg.contains([',', ':']) && arg.split_whitespace().count() == 1;
-        if one_word && arg.contains(['/', '.']) {
-            let name = arg.trim();
-            if std::path::Path::new(name).is_dir() {
-                e.with_hint(format!("'{name}' is a directory, not a schema file"))
-            } else {
-                e.with_hint(format!("there is no file '{name}'"))
-            }
-        } else {
-            e
-        }
-    })
-}
 
 /// A JSON object schema from text; `what` names it in errors (`--schema` or
 /// `--schema FILE`). Errors carry the parser's line and column.
@@ -194,7 +160,6 @@ fn a_kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     fn text(s: &Map<String, Value>) -> String {
         serde_json::to_string(s).unwrap()
@@ -306,127 +271,6 @@ mod tests {
         assert_eq!(concise_err(""), "--schema: no fields given");
         assert_eq!(concise_err("   "), "--schema: no fields given");
         assert_eq!(concise_err("\n \n"), "--schema: no fields given");
-    }
-
-    #[test]
-    fn inline_json_keeps_key_order() {
-        let arg = r#"  {"type":"object","properties":{"z":{"type":"string"},"a":{"type":"integer"}},"required":["z","a"]}"#;
-        assert_eq!(text(&load(arg, "--schema").unwrap()), arg.trim_start());
-    }
-
-    #[test]
-    fn inline_json_errors() {
-        let e = load("{\"type\":", "--schema").unwrap_err();
-        assert_eq!(e.kind.code(), 2);
-        assert!(
-            e.message.starts_with("--schema: invalid JSON: ")
-                && e.message.contains("line 1 column"),
-            "{}",
-            e.message
-        );
-        let e = load("{\n  \"a\": 1,\n}", "--schema-multi").unwrap_err();
-        assert!(
-            e.message.starts_with("--schema-multi: invalid JSON: ")
-                && e.message.contains("line 3 column 1"),
-            "{}",
-            e.message
-        );
-        let e = from_json("[1, 2]", "--schema").unwrap_err();
-        assert!(
-            e.message.starts_with("--schema: not a JSON object: ")
-                && e.message.contains("line 1 column"),
-            "{}",
-            e.message
-        );
-        let e = from_json("{} x", "--schema").unwrap_err();
-        assert!(
-            e.message.contains("invalid JSON: trailing characters"),
-            "{}",
-            e.message
-        );
-    }
-
-    /// A directory of its own under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let dir =
-                std::env::temp_dir().join(format!("orstream-schema-{}-{name}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-
-        fn file(&self, name: &str, bytes: &[u8]) -> String {
-            let path = self.0.join(name);
-            std::fs::write(&path, bytes).unwrap();
-            path.to_str().unwrap().to_string()
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    #[test]
-    fn schema_files() {
-        let dir = TempDir::new("files");
-        let json =
-            r#"{"type":"object","properties":{"b":{"type":"string"},"a":{"type":"string"}}}"#;
-        let plain = dir.file("s.json", format!("{json}\n").as_bytes());
-        assert_eq!(text(&load(&plain, "--schema").unwrap()), json);
-
-        let bom = dir.file("bom.json", format!("\u{feff}{json}").as_bytes());
-        assert_eq!(text(&load(&bom, "--schema").unwrap()), json);
-
-        let bad = dir.file("bad.json", b"{\n\"a\":\n");
-        let e = load(&bad, "--schema").unwrap_err();
-        assert_eq!(e.kind.code(), 2);
-        assert!(
-            e.message
-                .starts_with(&format!("--schema {bad}: invalid JSON: "))
-                && e.message.contains("line 3 column 0"),
-            "{}",
-            e.message
-        );
-
-        let list = dir.file("list.json", b"[]");
-        let e = load(&list, "--schema-multi").unwrap_err();
-        assert!(
-            e.message
-                .starts_with(&format!("--schema-multi {list}: not a JSON object: ")),
-            "{}",
-            e.message
-        );
-
-        let latin1 = dir.file("latin1.json", b"{\"d\":\"caf\xE9\"}");
-        let e = load(&latin1, "--schema").unwrap_err();
-        assert_eq!(
-            e.message,
-            format!("--schema {latin1} is not valid UTF-8 (first bad byte at offset 9)")
-        );
-
-        // A directory, or a file that is not there, is read as the concise syntax.
-        let dir_arg = dir.0.to_str().unwrap().to_string();
-        let e = load(&dir_arg, "--schema").unwrap_err();
-        assert!(e.message.contains("bad name"), "{}", e.message);
-        let missing = format!("{dir_arg}/missing.json");
-        let e = load(&missing, "--schema").unwrap_err();
-        assert!(e.message.contains("bad name"), "{}", e.message);
-        assert_eq!(e.hint, Some(format!("there is no file '{missing}'")));
-    }
-
-    #[test]
-    fn load_picks_concise_otherwise() {
-        assert_eq!(
-            text(&load("a int", "--schema").unwrap()),
-            r#"{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"],"additionalProperties":false}"#
-        );
-        let e = load("a, b.c", "--schema").unwrap_err();
-        assert_ne!(e.hint.as_deref(), Some("there is no file 'a, b.c'"));
     }
 
     #[test]

@@ -2,9 +2,8 @@
 //! spinner, warnings, reasoning, `-v` comments, and the `-u` usage line.
 
 use crate::chunk::Usage;
-use crate::config::OutputOptions;
+use crate::config::{OutputOptions, Stderr};
 use crate::output::{say, spinner_frame, stderr_raw};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -70,7 +69,9 @@ impl Drop for Spinner {
 }
 
 pub struct Ui {
-    opts: OutputOptions,
+    stderr: Stderr,
+    quiet: bool,
+    verbose: bool,
     spinner: Option<Spinner>,
     label: Arc<std::sync::Mutex<String>>,
     started: Instant,
@@ -80,9 +81,11 @@ pub struct Ui {
 }
 
 impl Ui {
-    pub fn new(opts: OutputOptions, started: Instant) -> Ui {
+    pub fn new(opts: &OutputOptions, started: Instant) -> Ui {
         Ui {
-            opts,
+            stderr: opts.stderr,
+            quiet: opts.quiet,
+            verbose: opts.verbose,
             spinner: None,
             label: Arc::new(std::sync::Mutex::new(String::from("connecting"))),
             started,
@@ -95,12 +98,11 @@ impl Ui {
     /// Starts the spinner, when stderr is a terminal and `-q` was not given.
     pub fn waiting(&mut self, label: &str) {
         self.set_label(label);
-        if self.spinner.is_none()
-            && self.first_token.is_none()
-            && self.opts.stderr_tty
-            && !self.opts.quiet
-        {
-            self.spinner = Some(Spinner::start(self.label.clone(), self.opts.color));
+        let Stderr::Terminal { color } = self.stderr else {
+            return;
+        };
+        if self.spinner.is_none() && self.first_token.is_none() && !self.quiet {
+            self.spinner = Some(Spinner::start(self.label.clone(), color));
         }
     }
 
@@ -137,14 +139,14 @@ impl Ui {
         if self.first_token.is_none() {
             self.set_label("waiting for the model");
         }
-        if self.opts.verbose {
+        if self.verbose {
             say(&format!("* comment: {}", text.trim()));
         }
     }
 
     pub fn reasoning(&mut self, text: &str) {
         self.stop_spinner();
-        if self.opts.color {
+        if self.stderr == (Stderr::Terminal { color: true }) {
             stderr_raw(&format!("{DIM}{text}{RESET}"));
         } else {
             stderr_raw(text);
@@ -158,7 +160,7 @@ impl Ui {
 
     /// A warning, once per text, unless `-q`; printed by [`Ui::flush_warnings`].
     pub fn warn(&mut self, text: &str) {
-        if self.opts.quiet || self.warned.iter().any(|w| w == text) {
+        if self.quiet || self.warned.iter().any(|w| w == text) {
             return;
         }
         self.warned.push(text.to_string());
@@ -243,55 +245,28 @@ impl Drop for Ui {
     }
 }
 
-/// Whether the hidden test hook asks for a pretend terminal on stderr.
-pub fn pretend_tty(env_value: Option<&str>) -> bool {
-    env_value.is_some_and(|v| v.split(',').any(|s| s.trim() == "stderr"))
-}
-
-static STDIN_WAITING: AtomicBool = AtomicBool::new(false);
-
-/// Prints a hint when stdin stays silent for 3 s (stderr is a terminal).
-/// Returns a guard: dropping it (stdin answered) cancels the hint.
-pub fn stdin_hint_after(delay: Duration, text: &'static str) -> mpsc::Sender<()> {
-    let (tx, rx) = mpsc::channel::<()>();
-    STDIN_WAITING.store(true, Ordering::SeqCst);
-    std::thread::spawn(move || {
-        if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(delay) {
-            if STDIN_WAITING.load(Ordering::SeqCst) {
-                say(&format!("hint: {text}"));
-            }
-        }
-    });
-    tx
-}
-
-/// Stdin sent its first byte (or closed): no hint any more.
-pub fn stdin_answered() {
-    STDIN_WAITING.store(false, Ordering::SeqCst);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::chunk::{CompletionDetails, PromptDetails};
-    use crate::config::Format;
+    use crate::config::{Check, SinkKind};
 
     fn opts() -> OutputOptions {
         OutputOptions {
-            format: Format::Text,
+            sink: SinkKind::Text,
+            check: Check::None,
             final_newline: true,
             reasoning: false,
             usage: true,
             verbose: false,
             quiet: false,
-            stderr_tty: false,
-            color: false,
+            stderr: Stderr::Plain,
         }
     }
 
     #[test]
     fn usage_line_leaves_out_missing_fields() {
-        let ui = Ui::new(opts(), Instant::now());
+        let ui = Ui::new(&opts(), Instant::now());
         assert_eq!(
             ui.usage_line(None, None, None),
             "usage: the server reported none"
@@ -319,13 +294,5 @@ mod tests {
             ui.usage_line(None, None, Some(&u)),
             "usage: 4 reasoning tokens, 2 cached tokens"
         );
-    }
-
-    #[test]
-    fn pretend_hook() {
-        assert!(pretend_tty(Some("stderr")));
-        assert!(pretend_tty(Some("stdin,stderr")));
-        assert!(!pretend_tty(Some("stdout")));
-        assert!(!pretend_tty(None));
     }
 }

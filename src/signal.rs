@@ -1,4 +1,8 @@
-//! Signal handling: Ctrl-C, SIGTERM and SIGHUP end the request at once.
+//! Signals and a closed stdout: Ctrl-C, SIGTERM and SIGHUP end the request
+//! at once; a reader leaving stdout closes the socket at once.
+//!
+//! One query, [`stop_reason`], tells every loop why it must stop, and one
+//! scoped phase, [`streaming`], tells the handler what stopping means.
 //!
 //! The ctrlc handler runs on its own thread. While stdin or files are read,
 //! or a request is being sent (DNS, a TCP connect, TLS, awaiting the status
@@ -11,6 +15,7 @@
 //! polls beside its input. A watchdog covers a main thread stuck elsewhere
 //! (a full stdout pipe), and a second signal ends the process at once.
 
+use crate::exit::{Failure, Kind};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -20,18 +25,78 @@ use std::time::Duration;
 /// watchdog exits (it normally returns within a millisecond of the shutdown).
 const GRACE: Duration = Duration::from_millis(500);
 
-/// What the main thread is doing, for the signal handler.
+/// What a signal does, by what the main thread is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Phase {
-    /// Reading stdin or files: nothing printed yet, exit at once.
-    Input = 0,
-    /// Connecting, sending, waiting for the status line, backing off before
-    /// a retry: nothing printed yet, exit at once.
-    Request = 1,
+enum Phase {
+    /// Reading stdin or files, connecting, sending, waiting for the status
+    /// line, backing off before a retry: nothing printed yet, exit at once.
+    Exit = 0,
     /// The answer streams (or a recording is replayed): shut the socket and
     /// let main end the line and finish.
-    Stream = 2,
+    Stream = 1,
+}
+
+/// Why the run must stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT, SIGTERM or SIGHUP (exit 130).
+    Interrupted,
+    /// The reader of stdout went away (exit 141, quietly).
+    StdoutClosed,
+}
+
+impl Stop {
+    pub fn failure(self) -> Failure {
+        match self {
+            Stop::Interrupted => Failure::interrupted(),
+            Stop::StdoutClosed => Failure::new(Kind::BrokenPipe, "stdout closed"),
+        }
+    }
+}
+
+/// Why the run must stop, if it must: a signal first, then a closed stdout.
+pub fn stop_reason() -> Option<Stop> {
+    if interrupted() {
+        Some(Stop::Interrupted)
+    } else if STDOUT_CLOSED.load(Ordering::SeqCst) {
+        Some(Stop::StdoutClosed)
+    } else {
+        None
+    }
+}
+
+/// `Err` with the failure to report when the run must stop.
+pub fn check() -> Result<(), Failure> {
+    match stop_reason() {
+        Some(stop) => Err(stop.failure()),
+        None => Ok(()),
+    }
+}
+
+/// While the answer streams, a signal shuts the socket and main finishes
+/// (ends the line, writes what `-x` held); the phase ends with the guard.
+#[must_use = "the phase ends when the guard is dropped"]
+pub struct Streaming(Phase);
+
+pub fn streaming() -> Streaming {
+    Streaming(set_phase(Phase::Stream))
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        set_phase(self.0);
+    }
+}
+
+/// Sets the phase, returning the one before.
+fn set_phase(phase: Phase) -> Phase {
+    match STATE.get() {
+        Some(s) if s.phase.swap(phase as u8, Ordering::SeqCst) == Phase::Stream as u8 => {
+            Phase::Stream
+        }
+        _ => Phase::Exit,
+    }
 }
 
 struct State {
@@ -57,7 +122,7 @@ pub fn install(exit: fn() -> !) -> Result<(), ctrlc::Error> {
     let _ = STATE.set(State {
         cancelled: AtomicBool::new(false),
         signals: AtomicU32::new(0),
-        phase: AtomicU8::new(Phase::Input as u8),
+        phase: AtomicU8::new(Phase::Exit as u8),
         wake_fd: wake_pipe.map(|(_, w)| w),
         wake_rx: wake_pipe.map(|(r, _)| r),
         agent: Mutex::new(None),
@@ -89,11 +154,6 @@ fn on_signal() {
 }
 
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
-
-/// Whether the stdout watcher saw the reader go away.
-pub fn stdout_closed() -> bool {
-    STDOUT_CLOSED.load(Ordering::SeqCst)
-}
 
 /// Watches a pipe on stdout: when its reader closes it (`| head` exits), the
 /// socket is shut at once, even while the main thread waits on a silent
@@ -128,7 +188,7 @@ pub fn watch_stdout() {
 pub fn watch_stdout() {}
 
 /// Whether a signal arrived.
-pub fn cancelled() -> bool {
+pub fn interrupted() -> bool {
     STATE
         .get()
         .is_some_and(|s| s.cancelled.load(Ordering::SeqCst))
@@ -156,13 +216,13 @@ fn self_pipe() -> Option<(i32, i32)> {
 }
 
 /// Reads `fd` (a replayed pipe, FIFO or terminal), returning `Ok(0)` as soon
-/// as a signal arrives: the caller then sees [`cancelled`] and ends the
+/// as a signal arrives: the caller then sees [`stop_reason`] and ends the
 /// stream as a live one would, `-x` and the final newline included.
 #[cfg(unix)]
 pub fn read_or_wake(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
     let wake = STATE.get().and_then(|s| s.wake_rx);
     loop {
-        if cancelled() {
+        if interrupted() {
             return Ok(0);
         }
         let mut fds = [
@@ -187,7 +247,7 @@ pub fn read_or_wake(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
             }
             return Err(e);
         }
-        if fds[1].revents != 0 || cancelled() {
+        if fds[1].revents != 0 || interrupted() {
             return Ok(0);
         }
         if fds[0].revents != 0 {
@@ -202,12 +262,6 @@ pub fn read_or_wake(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
             }
             return Ok(got as usize);
         }
-    }
-}
-
-pub fn set_phase(phase: Phase) {
-    if let Some(s) = STATE.get() {
-        s.phase.store(phase as u8, Ordering::SeqCst);
     }
 }
 
@@ -247,7 +301,7 @@ pub fn sleep(d: Duration) -> bool {
         return true;
     };
     let deadline = std::time::Instant::now() + d;
-    let stop = || cancelled() || stdout_closed();
+    let stop = || stop_reason().is_some();
     let mut guard = match s.wake.0.lock() {
         Ok(g) => g,
         Err(_) => return !stop(),

@@ -1,0 +1,274 @@
+//! The HTTP side: the ureq agent, sending with retries, HTTP errors.
+//!
+//! The agent never lets library defaults decide: statuses are not errors (the
+//! JSON error body is read), redirects are not followed, there is a connect
+//! timeout and a per-read (idle) timeout but no total one, the proxy and TLS
+//! roots come from `Net`. Retries happen only here, before any output.
+
+mod failure;
+mod retry;
+
+pub use failure::{read_failure, stream_read_error};
+
+use crate::body::Body as RequestBody;
+use crate::config::Net;
+use crate::exit::{io_reason, status_is_retryable, Failure};
+use crate::output::say;
+use crate::secret::{is_secret_header, redact_userinfo};
+use crate::signal;
+use failure::{connect_failure, http_failure, status_line};
+use retry::{retry_after, Jitter, MAX_WAIT};
+use std::time::{Duration, Instant, SystemTime};
+use ureq::http::Response;
+use ureq::{Body, SendBody};
+
+/// Bodies larger than this ask for `100 Continue` before they are sent.
+const EXPECT_CONTINUE_FROM: u64 = 1024 * 1024;
+
+pub fn agent(net: &Net) -> Result<ureq::Agent, Failure> {
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(path) = &net.ca_file {
+        tls = tls.root_certs(load_roots(path)?);
+    }
+    let proxy = match &net.proxy {
+        Some(url) => Some(ureq::Proxy::new(url).map_err(|_| {
+            Failure::usage(format!("invalid proxy URL '{}'", redact_userinfo(url)))
+        })?),
+        None => None,
+    };
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_connect(Some(net.connect_timeout))
+        .timeout_per_read(Some(net.idle_timeout))
+        // The same idle rule while the body goes out: a server that takes no
+        // byte of a large upload for that long is gone, not slow.
+        .timeout_per_write(Some(net.idle_timeout))
+        .user_agent(ureq::config::AutoHeaderValue::None)
+        .accept(ureq::config::AutoHeaderValue::None)
+        .accept_encoding(ureq::config::AutoHeaderValue::None)
+        // 32 KiB each instead of 128: one event stream needs no more, and the
+        // untouched rest would only count against peak memory.
+        .input_buffer_size(32 * 1024)
+        .output_buffer_size(32 * 1024)
+        .proxy(proxy)
+        .tls_config(tls.build())
+        .build()
+        .new_agent();
+    signal::register(&agent);
+    Ok(agent)
+}
+
+/// `SSL_CERT_FILE`: a PEM bundle that replaces the built-in roots.
+fn load_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Failure> {
+    let bad = |why: String| Failure::usage(format!("SSL_CERT_FILE {}: {why}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(io_reason(&e)))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => {
+                // Checked now: rustls would only find a broken root when a
+                // handshake fails, as an unknown issuer (exit 7, not 2).
+                let der = rustls_pki_types::CertificateDer::from(c.der());
+                if let Err(e) = webpki::anchor_from_trusted_cert(&der) {
+                    let n = certs.len() + 1;
+                    return Err(bad(format!("certificate {n} is invalid ({e})")));
+                }
+                certs.push(c)
+            }
+            Ok(_) => {}
+            Err(e) => return Err(bad(format!("invalid PEM bundle ({e})"))),
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad("no certificates in the PEM bundle".into()));
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+}
+
+/// One request to send (retried as a whole).
+#[derive(Clone, Copy)]
+pub enum Call<'a> {
+    /// A sized, streamed body: files are read (again, on a retry) as it is sent.
+    Post(&'a RequestBody),
+    Get,
+}
+
+/// What one try came to: a response to return, or a reason to wait and
+/// try again.
+enum Try {
+    Done(Response<Body>),
+    Again { wait: Option<Duration>, why: String },
+}
+
+/// Sends the request, retrying as SPEC §5 says, and returns a 2xx response.
+pub fn send(
+    agent: &ureq::Agent,
+    net: &Net,
+    verbose: bool,
+    url: &str,
+    call: Call<'_>,
+) -> Result<Response<Body>, Failure> {
+    let mut rng = Jitter::seeded();
+    let mut attempt: u32 = 0;
+    loop {
+        if verbose {
+            trace_request(net, url, call);
+        }
+        let last_try = attempt >= net.retries;
+        let (wait, why) = match try_once(agent, net, verbose, url, call, last_try)? {
+            Try::Done(resp) => return Ok(resp),
+            Try::Again { wait, why } => (wait, why),
+        };
+        let delay = wait.unwrap_or_else(|| rng.backoff(attempt)).min(MAX_WAIT);
+        if verbose {
+            say(&format!(
+                "* retry {}/{} in {:.2} s after: {why}",
+                attempt + 1,
+                net.retries,
+                delay.as_secs_f64()
+            ));
+        }
+        if !signal::sleep(delay) {
+            let stop = signal::stop_reason().unwrap_or(signal::Stop::Interrupted);
+            return Err(stop.failure());
+        }
+        attempt += 1;
+    }
+}
+
+/// One try: the response, a failure to report, or a reason to retry.
+fn try_once(
+    agent: &ureq::Agent,
+    net: &Net,
+    verbose: bool,
+    url: &str,
+    call: Call<'_>,
+    last_try: bool,
+) -> Result<Try, Failure> {
+    let started = Instant::now();
+    let result = match call {
+        Call::Post(body) => post(agent, net, url, body),
+        Call::Get => with_headers(agent.get(url), net).call(),
+    };
+    signal::check()?;
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            if let Call::Post(body) = call {
+                // A file that changed while it was sent: ours, not the
+                // network's, and a retry would not help.
+                if let Some(failure) = body.failure() {
+                    return Err(failure);
+                }
+            }
+            let (failure, retryable) = connect_failure(e, net);
+            if last_try || !retryable {
+                return Err(failure);
+            }
+            return Ok(Try::Again {
+                wait: None,
+                why: failure.message,
+            });
+        }
+    };
+    let status = resp.status().as_u16();
+    if verbose {
+        let ms = started.elapsed().as_millis();
+        say(&format!("< {} ({ms} ms)", status_line(status)));
+    }
+    if resp.status().is_success() {
+        return Ok(Try::Done(resp));
+    }
+    if last_try || !status_is_retryable(status) {
+        let failure = http_failure(resp);
+        // Reading the error body may have been cut short by a stop.
+        signal::check()?;
+        return Err(failure);
+    }
+    let wait = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| retry_after(v, SystemTime::now()));
+    Ok(Try::Again {
+        wait,
+        why: status_line(status),
+    })
+}
+
+/// POSTs the body with an exact length.
+fn post(
+    agent: &ureq::Agent,
+    net: &Net,
+    url: &str,
+    body: &RequestBody,
+) -> Result<Response<Body>, ureq::Error> {
+    // An exact length, not a chunked upload: some servers refuse chunked
+    // request bodies.
+    let mut req =
+        with_headers(agent.post(url), net).header("Content-Length", body.len().to_string());
+    if expects_continue(body, net) {
+        // As curl does: a server that refuses a large body (413, 401…)
+        // says so before it is sent, instead of resetting the connection
+        // under a half-sent upload.
+        req = req.header("Expect", "100-continue");
+    }
+    req.send(SendBody::from_owned_reader(body.reader()))
+}
+
+fn with_headers<B>(mut req: ureq::RequestBuilder<B>, net: &Net) -> ureq::RequestBuilder<B> {
+    for (name, value) in &net.headers {
+        req = req.header(name.as_str(), value.as_str());
+    }
+    req
+}
+
+/// `-v`: the request line and headers, credentials hidden.
+fn trace_request(net: &Net, url: &str, call: Call<'_>) {
+    let method = match call {
+        Call::Post(_) => "POST",
+        Call::Get => "GET",
+    };
+    say(&format!("> {method} {url}"));
+    for (name, value) in &net.headers {
+        let shown = if is_secret_header(name) {
+            "[redacted]"
+        } else {
+            value
+        };
+        say(&format!("> {name}: {shown}"));
+    }
+    if let Call::Post(body) = call {
+        say(&format!("> Content-Length: {}", body.len()));
+        if expects_continue(body, net) {
+            say("> Expect: 100-continue");
+        }
+    }
+}
+
+/// Whether a body is large enough to ask for `100 Continue` first (unless
+/// the user set an `Expect` header of their own).
+fn expects_continue(body: &RequestBody, net: &Net) -> bool {
+    body.len() > EXPECT_CONTINUE_FROM && net.header("expect").is_none()
+}
+
+/// Reads a whole response body to EOF; past `limit` bytes it is a server
+/// error (exit 6), like an oversized event: memory stays bounded.
+pub fn read_body(resp: Response<Body>, limit: usize, net: &Net) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let mut body = Vec::new();
+    resp.into_body()
+        .into_reader()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| read_failure(e, net))?;
+    if body.len() > limit {
+        let mib = limit / (1024 * 1024);
+        return Err(Failure::new(
+            crate::exit::Kind::Server,
+            format!("the response body is larger than {mib} MiB"),
+        ));
+    }
+    Ok(body)
+}

@@ -1,0 +1,268 @@
+//! How the answer is written and judged: the sink, the shape check, and
+//! what goes to stderr (SPEC §4, §9).
+
+use super::{Env, Ttys};
+use crate::cli::Args;
+use crate::exit::{io_reason, Failure};
+use crate::schema;
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// Where the answer goes as it streams; chosen once per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkKind {
+    /// The answer text, as it arrives.
+    Text,
+    /// `--json`: each chunk as one JSON line.
+    JsonLines,
+    /// `-x`: only the first fenced code block.
+    Extract,
+}
+
+/// What the completed answer must be (SPEC §9); exit 8 when it is not.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    /// Any text.
+    None,
+    /// JSON matching this schema (`--schema`, or `--schema-multi` wrapped).
+    Schema(Map<String, Value>),
+    /// `-x`: a fenced code block.
+    CodeBlock,
+}
+
+impl Check {
+    pub fn schema(&self) -> Option<&Map<String, Value>> {
+        match self {
+            Check::Schema(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// What stderr is, for the spinner and styles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stderr {
+    /// A file or pipe: no spinner, no escapes.
+    Plain,
+    /// A terminal: a spinner; dim reasoning unless `color` is off (`NO_COLOR`).
+    Terminal { color: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputOptions {
+    pub sink: SinkKind,
+    pub check: Check,
+    /// End a partial last line of answer text (no `-n`).
+    pub final_newline: bool,
+    /// `--reasoning`: reasoning text to stderr.
+    pub reasoning: bool,
+    /// `-u`: the usage line after the stream.
+    pub usage: bool,
+    /// `-v`: trace lines on stderr.
+    pub verbose: bool,
+    /// `-q`: no spinner, no warnings.
+    pub quiet: bool,
+    pub stderr: Stderr,
+}
+
+impl OutputOptions {
+    pub(super) fn from_args(args: &Args, env: &Env, ttys: Ttys) -> Result<OutputOptions, Failure> {
+        let check = match (&args.schema, &args.schema_multi, args.extract) {
+            (Some(s), _, _) => Check::Schema(load_schema(s, "--schema")?),
+            (None, Some(s), _) => {
+                Check::Schema(schema::wrap_multi(load_schema(s, "--schema-multi")?))
+            }
+            (None, None, true) => Check::CodeBlock,
+            (None, None, false) => Check::None,
+        };
+        let sink = match (args.json, &check) {
+            (true, _) => SinkKind::JsonLines,
+            (false, Check::CodeBlock) => SinkKind::Extract,
+            (false, _) => SinkKind::Text,
+        };
+        let stderr = if ttys.stderr {
+            Stderr::Terminal {
+                color: env.get("NO_COLOR").is_none(),
+            }
+        } else {
+            Stderr::Plain
+        };
+        Ok(OutputOptions {
+            sink,
+            check,
+            final_newline: !args.no_newline,
+            reasoning: args.reasoning,
+            usage: args.usage,
+            verbose: args.verbose,
+            quiet: args.quiet,
+            stderr,
+        })
+    }
+}
+
+/// SCHEMA argument → S, the JSON Schema object: inline JSON, a file, or
+/// the concise syntax (SPEC §9). `flag` names it in errors.
+fn load_schema(arg: &str, flag: &str) -> Result<Map<String, Value>, Failure> {
+    if arg.trim_start().starts_with('{') {
+        return schema::from_json(arg, flag);
+    }
+    let path = Path::new(arg);
+    // `exists` rather than `is_file`: `--schema <(…)` names a pipe.
+    if path.exists() && !path.is_dir() {
+        let what = format!("{flag} {arg}");
+        let bytes = std::fs::read(path)
+            .map_err(|e| Failure::usage(format!("{what}: {}", io_reason(&e))))?;
+        let text = crate::prompt::decode_utf8(bytes, &what)?;
+        // Editors on Windows start files with a BOM; jq accepts it, so do we.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        return schema::from_json(text, &what);
+    }
+    schema::concise(arg, flag).map_err(|e| {
+        // A mistyped file name would otherwise read as one bad field.
+        let one_word = !arg.contains([',', ':']) && arg.split_whitespace().count() == 1;
+        if one_word && arg.contains(['/', '.']) {
+            let name = arg.trim();
+            if Path::new(name).is_dir() {
+                e.with_hint(format!("'{name}' is a directory, not a schema file"))
+            } else {
+                e.with_hint(format!("there is no file '{name}'"))
+            }
+        } else {
+            e
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn text(s: &Map<String, Value>) -> String {
+        serde_json::to_string(s).unwrap()
+    }
+
+    /// A directory of its own under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir =
+                std::env::temp_dir().join(format!("orstream-schema-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn file(&self, name: &str, bytes: &[u8]) -> String {
+            let path = self.0.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path.to_str().unwrap().to_string()
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn inline_json_keeps_key_order() {
+        let arg = r#"  {"type":"object","properties":{"z":{"type":"string"},"a":{"type":"integer"}},"required":["z","a"]}"#;
+        assert_eq!(
+            text(&load_schema(arg, "--schema").unwrap()),
+            arg.trim_start()
+        );
+    }
+
+    #[test]
+    fn inline_json_errors() {
+        let e = load_schema("{\"type\":", "--schema").unwrap_err();
+        assert_eq!(e.kind.code(), 2);
+        assert!(
+            e.message.starts_with("--schema: invalid JSON: ")
+                && e.message.contains("line 1 column"),
+            "{}",
+            e.message
+        );
+        let e = load_schema("{\n  \"a\": 1,\n}", "--schema-multi").unwrap_err();
+        assert!(
+            e.message.starts_with("--schema-multi: invalid JSON: ")
+                && e.message.contains("line 3 column 1"),
+            "{}",
+            e.message
+        );
+        let e = schema::from_json("[1, 2]", "--schema").unwrap_err();
+        assert!(
+            e.message.starts_with("--schema: not a JSON object: ")
+                && e.message.contains("line 1 column"),
+            "{}",
+            e.message
+        );
+        let e = schema::from_json("{} x", "--schema").unwrap_err();
+        assert!(
+            e.message.contains("invalid JSON: trailing characters"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn schema_files() {
+        let dir = TempDir::new("files");
+        let json =
+            r#"{"type":"object","properties":{"b":{"type":"string"},"a":{"type":"string"}}}"#;
+        let plain = dir.file("s.json", format!("{json}\n").as_bytes());
+        assert_eq!(text(&load_schema(&plain, "--schema").unwrap()), json);
+
+        let bom = dir.file("bom.json", format!("\u{feff}{json}").as_bytes());
+        assert_eq!(text(&load_schema(&bom, "--schema").unwrap()), json);
+
+        let bad = dir.file("bad.json", b"{\n\"a\":\n");
+        let e = load_schema(&bad, "--schema").unwrap_err();
+        assert_eq!(e.kind.code(), 2);
+        assert!(
+            e.message
+                .starts_with(&format!("--schema {bad}: invalid JSON: "))
+                && e.message.contains("line 3 column 0"),
+            "{}",
+            e.message
+        );
+
+        let list = dir.file("list.json", b"[]");
+        let e = load_schema(&list, "--schema-multi").unwrap_err();
+        assert!(
+            e.message
+                .starts_with(&format!("--schema-multi {list}: not a JSON object: ")),
+            "{}",
+            e.message
+        );
+
+        let latin1 = dir.file("latin1.json", b"{\"d\":\"caf\xE9\"}");
+        let e = load_schema(&latin1, "--schema").unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("--schema {latin1} is not valid UTF-8 (first bad byte at offset 9)")
+        );
+
+        // A directory, or a file that is not there, is read as the concise syntax.
+        let dir_arg = dir.0.to_str().unwrap().to_string();
+        let e = load_schema(&dir_arg, "--schema").unwrap_err();
+        assert!(e.message.contains("bad name"), "{}", e.message);
+        let missing = format!("{dir_arg}/missing.json");
+        let e = load_schema(&missing, "--schema").unwrap_err();
+        assert!(e.message.contains("bad name"), "{}", e.message);
+        assert_eq!(e.hint, Some(format!("there is no file '{missing}'")));
+    }
+
+    #[test]
+    fn load_picks_concise_otherwise() {
+        assert_eq!(
+            text(&load_schema("a int", "--schema").unwrap()),
+            r#"{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"],"additionalProperties":false}"#
+        );
+        let e = load_schema("a, b.c", "--schema").unwrap_err();
+        assert_ne!(e.hint.as_deref(), Some("there is no file 'a, b.c'"));
+    }
+}

@@ -1,0 +1,195 @@
+//! The chat plan: what stdin is for, where the prompt comes from, what the
+//! body carries (SPEC §1, §2, §8, §10).
+
+use super::{Env, FileArg, ModeKind, Net, OutputOptions, Ttys};
+use crate::cli::Args;
+use crate::exit::Failure;
+use crate::request::{parse_option, BodyOptions};
+use crate::url::is_openrouter;
+use std::path::PathBuf;
+
+/// What stdin is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdinUse {
+    /// Not read at all (a terminal, `--no-stdin`, or not needed).
+    Ignore,
+    /// Read as (part of) the prompt.
+    Prompt,
+    /// Read as the `--request` body or the `--from-sse` recording.
+    Input,
+    /// Read as bytes for `-a -`.
+    Attachment,
+}
+
+/// Everything a chat request is made of, before anything is read.
+#[derive(Debug)]
+pub struct ChatPlan {
+    pub stdin: StdinUse,
+    /// Say after 3 s of silence on stdin what orstream waits for.
+    pub stdin_hint: bool,
+    /// The PROMPT words.
+    pub words: Vec<String>,
+    /// `--request FILE`.
+    pub request: Option<FileArg>,
+    /// `-a` arguments, as given, in order.
+    pub attach: Vec<String>,
+    /// `-c FILE`.
+    pub conversation: Option<PathBuf>,
+    pub body: BodyOptions,
+}
+
+impl ChatPlan {
+    pub(super) fn from_args(
+        args: Args,
+        env: &Env,
+        ttys: Ttys,
+        stdin: StdinUse,
+        net: &Net,
+        output: &OutputOptions,
+    ) -> Result<ChatPlan, Failure> {
+        let body = body_options(&args, env, net, output)?;
+        Ok(ChatPlan {
+            stdin,
+            stdin_hint: ttys.stderr && stdin != StdinUse::Ignore,
+            words: args.prompt,
+            request: args.request.as_deref().map(FileArg::from_arg),
+            attach: args.attach,
+            conversation: args.chat,
+            body,
+        })
+    }
+}
+
+/// Decides what stdin is for, and refuses the combinations that leave a
+/// run without a prompt or read stdin twice.
+pub(super) fn stdin_use(args: &Args, kind: &ModeKind, ttys: Ttys) -> Result<StdinUse, Failure> {
+    let request = args.request.as_deref().map(FileArg::from_arg);
+    let attach_stdin = args.attach.iter().filter(|a| *a == "-").count();
+    let stdin = match kind {
+        ModeKind::Replay(FileArg::Stdin) => StdinUse::Input,
+        ModeKind::Replay(_) | ModeKind::ListModels => StdinUse::Ignore,
+        ModeKind::Chat if request == Some(FileArg::Stdin) => StdinUse::Input,
+        ModeKind::Chat if attach_stdin > 0 => StdinUse::Attachment,
+        ModeKind::Chat if args.no_stdin || ttys.stdin => StdinUse::Ignore,
+        ModeKind::Chat => StdinUse::Prompt,
+    };
+    if args.no_stdin && request == Some(FileArg::Stdin) {
+        return Err(Failure::usage(
+            "--no-stdin conflicts with --request - (which reads stdin)",
+        ));
+    }
+    let other_mode = match kind {
+        ModeKind::Chat => None,
+        ModeKind::ListModels => Some("--list-models"),
+        ModeKind::Replay(_) => Some("--from-sse"),
+    };
+    if let Some(flag) = other_mode {
+        refuse_message_inputs(args, flag)?;
+    }
+    if attach_stdin > 0 {
+        refuse_attach_stdin(args, attach_stdin, request.as_ref(), ttys)?;
+    }
+    if args.chat.as_deref().is_some_and(|c| c.as_os_str() == "-") {
+        return Err(Failure::usage(
+            "-c -: a conversation must be a file (it is rewritten after each answer)",
+        ));
+    }
+    if *kind == ModeKind::Chat
+        && stdin == StdinUse::Ignore
+        && args.prompt.is_empty()
+        && request.is_none()
+        && args.attach.is_empty()
+    {
+        let hint = if ttys.stdin && !args.no_stdin {
+            "give PROMPT words or pipe text on stdin; see 'orstream --help'"
+        } else {
+            "give PROMPT words (stdin is ignored with --no-stdin); see 'orstream --help'"
+        };
+        return Err(Failure::usage("no prompt given").with_hint(hint));
+    }
+    Ok(stdin)
+}
+
+/// `--list-models` and `--from-sse` send no message: PROMPT words and
+/// attachments have nowhere to go.
+fn refuse_message_inputs(args: &Args, flag: &str) -> Result<(), Failure> {
+    if !args.prompt.is_empty() {
+        return Err(Failure::usage(format!(
+            "{flag} takes no PROMPT words (got '{}')",
+            args.prompt.join(" ")
+        ))
+        .with_hint("see 'orstream --help'"));
+    }
+    if !args.attach.is_empty() {
+        return Err(Failure::usage(format!("{flag} takes no attachments (-a)"))
+            .with_hint("see 'orstream --help'"));
+    }
+    Ok(())
+}
+
+/// `-a -` reads stdin once, as bytes: not twice, not beside `--request -`,
+/// not with `--no-stdin`, not from a terminal.
+fn refuse_attach_stdin(
+    args: &Args,
+    count: usize,
+    request: Option<&FileArg>,
+    ttys: Ttys,
+) -> Result<(), Failure> {
+    let clash = if count > 1 {
+        Some("-a - is given twice (stdin can be read once)")
+    } else if request == Some(&FileArg::Stdin) {
+        Some("-a - conflicts with --request - (both read stdin)")
+    } else if args.no_stdin {
+        Some("-a - conflicts with --no-stdin")
+    } else if ttys.stdin {
+        Some("-a -: stdin is a terminal")
+    } else {
+        None
+    };
+    match clash {
+        Some(message) => {
+            Err(Failure::usage(message).with_hint("pipe the file in: orstream -a - \"…\" < FILE"))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The body fields the flags and environment set (SPEC §2, §9).
+fn body_options(
+    args: &Args,
+    env: &Env,
+    net: &Net,
+    output: &OutputOptions,
+) -> Result<BodyOptions, Failure> {
+    let mut fields = Vec::with_capacity(args.options.len());
+    for o in &args.options {
+        fields.push(parse_option(o)?);
+    }
+    let model_flag = match &args.model {
+        Some(m) if m.split(',').all(|part| part.trim().is_empty()) => {
+            return Err(Failure::usage(format!("-m '{m}': no model id given"))
+                .with_hint("for example -m openai/gpt-4o,anthropic/claude-sonnet-4"));
+        }
+        m => m.clone(),
+    };
+    let response_format = output
+        .check
+        .schema()
+        .map(|s| crate::schema::response_format(s.clone()));
+    Ok(BodyOptions {
+        system: args.system.clone(),
+        model_flag,
+        model_env: env.get("OPENROUTER_MODEL").map(str::to_string),
+        temperature: args.temperature,
+        max_tokens: args.max_tokens,
+        top_p: args.top_p,
+        seed: args.seed,
+        stop: args.stop.clone(),
+        reasoning_effort: args.reasoning_effort.map(|e| e.as_str()),
+        // OpenRouter drops response_format for providers that lack it
+        // unless told to route only to those that honour every parameter.
+        require_parameters: response_format.is_some() && is_openrouter(&net.base_url),
+        response_format,
+        fields,
+    })
+}

@@ -1,0 +1,87 @@
+//! How a stream ends, on every path: what `-x` held back is written, the
+//! partial line is ended (unless the reader is gone), a completed answer's
+//! shape is checked, warnings and the usage line follow it.
+
+use super::Session;
+use crate::config::{Check, OutputOptions};
+use crate::exit::{classify, Failure, Kind};
+use crate::output::{say, Out};
+use crate::schema;
+use crate::signal;
+use crate::ui::Ui;
+
+/// Answers larger than this are not checked against `--schema` (SPEC §9).
+pub const SCHEMA_CHECK_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Ends the stream whose outcome is `result`, and passes the outcome on.
+pub fn finish(
+    opts: &OutputOptions,
+    result: anyhow::Result<()>,
+    mut out: Out,
+    mut ui: Ui,
+    session: &mut Session,
+) -> anyhow::Result<()> {
+    ui.stop_spinner();
+    if let Err(e) = &result {
+        if classify(e) == Kind::BrokenPipe {
+            // Close the socket now, so the provider stops generating.
+            signal::shutdown();
+            return result;
+        }
+    }
+    session.end(&mut out, &mut ui);
+    if let Err(e) = out.finish(opts.final_newline) {
+        signal::shutdown();
+        return Err(anyhow::Error::new(e).context("writing stdout"));
+    }
+    let result =
+        result.and_then(|()| check_shape(&opts.check, session, &mut ui).map_err(Into::into));
+    // Warnings wait for the answer's last line, so they never land inside it.
+    ui.flush_warnings();
+    if opts.verbose {
+        trace_timing(&ui);
+    }
+    if opts.usage {
+        let a = &session.answer;
+        say(&ui.usage_line(a.model.as_deref(), a.provider.as_deref(), a.usage.as_ref()));
+    }
+    result
+}
+
+/// `-v`: time to first token and in all.
+fn trace_timing(ui: &Ui) {
+    let total = ui.elapsed().as_secs_f64();
+    match ui.time_to_first_token() {
+        Some(t) => say(&format!(
+            "* first token after {:.3} s, done after {total:.3} s",
+            t.as_secs_f64()
+        )),
+        None => say(&format!("* done after {total:.3} s, no answer text")),
+    }
+}
+
+/// Exit 8 when a completed answer is not in the shape asked for (SPEC §9).
+fn check_shape(check: &Check, session: &Session, ui: &mut Ui) -> Result<(), Failure> {
+    match check {
+        Check::None => Ok(()),
+        Check::CodeBlock if session.missed_code_block() => Err(Failure::new(
+            Kind::Shape,
+            "the answer has no fenced code block (-x)",
+        )),
+        Check::CodeBlock => Ok(()),
+        Check::Schema(s) => match session.answer.text() {
+            Some(answer) if answer.len() <= SCHEMA_CHECK_LIMIT => {
+                schema::check(answer, s).map_err(|why| {
+                    Failure::new(
+                        Kind::Shape,
+                        format!("the answer is not valid JSON for --schema: {why}"),
+                    )
+                })
+            }
+            _ => {
+                ui.warn("the answer is larger than 16 MiB: it was not checked against --schema");
+                Ok(())
+            }
+        },
+    }
+}

@@ -1,0 +1,255 @@
+//! One stream's bookkeeping: each event's data → a chunk → the answer, the
+//! sink and stderr; mid-stream errors; how the stream ended.
+
+use super::sink::Sink;
+use crate::answer::Answer;
+use crate::chunk::{Chunk, Delta, Text};
+use crate::config::OutputOptions;
+use crate::exit::{Failure, Kind};
+use crate::output::{say, Out};
+use crate::text::one_line;
+use crate::ui::Ui;
+use std::borrow::Cow;
+
+/// Continue, or stop reading because the stream is complete.
+pub enum Flow {
+    More,
+    Done,
+}
+
+/// Where a completion carries its text.
+#[derive(Clone, Copy)]
+pub enum Carrier {
+    /// A streamed chunk's `delta`.
+    Delta,
+    /// A whole completion's `message` (or a `delta`, for lenient servers).
+    Message,
+}
+
+pub struct Session {
+    pub answer: Answer,
+    sink: Sink,
+    verbose: bool,
+    /// `--reasoning`: reasoning goes to stderr.
+    show_reasoning: bool,
+    /// Events whose data was not JSON, reported once at the end.
+    not_json: u64,
+    tool_note: bool,
+    /// Reasoning on stderr has no line end yet.
+    reasoning_open: bool,
+}
+
+impl Session {
+    pub fn new(opts: &OutputOptions, answer: Answer) -> Session {
+        Session {
+            answer,
+            sink: Sink::new(opts.sink),
+            verbose: opts.verbose,
+            show_reasoning: opts.reasoning,
+            not_json: 0,
+            tool_note: false,
+            reasoning_open: false,
+        }
+    }
+
+    /// The stream ended, however it ended: `-x` writes what it held back
+    /// that is not a closing fence, and open reasoning on stderr is ended.
+    pub fn end(&mut self, out: &mut Out, ui: &mut Ui) {
+        if self.reasoning_open {
+            // Reasoning cut short (a signal, an error) still ends its line.
+            ui.end_reasoning();
+            self.reasoning_open = false;
+        }
+        self.sink.end(out);
+    }
+
+    /// `-x` saw no opening fence.
+    pub fn missed_code_block(&self) -> bool {
+        self.sink.missed_code_block()
+    }
+
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+
+    /// Handles one event's data.
+    pub fn on_data(&mut self, data: &[u8], out: &mut Out, ui: &mut Ui) -> Result<Flow, Failure> {
+        if data.trim_ascii() == b"[DONE]" {
+            return Ok(Flow::Done);
+        }
+        if data.trim_ascii().is_empty() {
+            return Ok(Flow::More);
+        }
+        let text = utf8_lossy(data);
+        match Chunk::parse(&text) {
+            Ok(chunk) => {
+                self.write_data(&text, out, ui);
+                self.on_chunk(&chunk, Carrier::Delta, out, ui)?;
+            }
+            Err(_) => self.on_odd_data(&text, out, ui)?,
+        }
+        Ok(Flow::More)
+    }
+
+    /// `--json` writes the data as one line.
+    pub fn write_data(&mut self, text: &str, out: &mut Out, ui: &mut Ui) {
+        if let Sink::JsonLines = self.sink {
+            ui.stop_spinner();
+        }
+        self.sink.data(text, out);
+    }
+
+    /// Data that did not fit the chunk shape: valid JSON of another shape
+    /// (kept in `--json`, checked for an `error`), or not JSON at all (skipped).
+    pub fn on_odd_data(&mut self, text: &str, out: &mut Out, ui: &mut Ui) -> Result<(), Failure> {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+            self.not_json += 1;
+            return Ok(());
+        };
+        self.write_data(text, out, ui);
+        match value.get("error") {
+            Some(serde_json::Value::Null) | None => Ok(()),
+            Some(err) => {
+                let message = err
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| match err {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    });
+                Err(self.stream_error(None, &message))
+            }
+        }
+    }
+
+    /// Handles a decoded chunk.
+    pub fn on_chunk(
+        &mut self,
+        chunk: &Chunk<'_>,
+        carrier: Carrier,
+        out: &mut Out,
+        ui: &mut Ui,
+    ) -> Result<(), Failure> {
+        let noted = self.answer.note(chunk);
+        if self.verbose {
+            if let (true, Some(id)) = (noted.new_id, &chunk.id) {
+                say(&format!("* generation id: {}", id.as_str()));
+            }
+            if let (true, Some(p)) = (noted.new_provider, &chunk.provider) {
+                say(&format!("* provider: {}", p.as_str()));
+            }
+        }
+        // Text that arrives in the error chunk itself is part of the answer:
+        // it is written before the error ends the stream.
+        let choice = chunk.first_choice();
+        let delta = choice.and_then(|c| match carrier {
+            Carrier::Message => c.message.as_ref().or(c.delta.as_ref()),
+            Carrier::Delta => c.delta.as_ref(),
+        });
+        if let Some(delta) = delta {
+            self.on_delta(delta, out, ui);
+        }
+        if let Some(err) = &chunk.error {
+            let provider = chunk
+                .provider
+                .as_ref()
+                .map(Text::as_str)
+                .or(self.answer.provider.as_deref());
+            return Err(Failure::new(Kind::Server, err.describe(provider)));
+        }
+        if let Some(c) = chunk.errored_choice() {
+            let native = c
+                .native_finish_reason
+                .as_ref()
+                .map(|n| n.as_str())
+                .unwrap_or("none given");
+            let message = format!("generation failed (native_finish_reason: {native})");
+            return Err(self.stream_error(chunk.provider.as_ref().map(|p| p.as_str()), &message));
+        }
+        if let Some(reason) = choice.and_then(|c| c.finish_reason.as_ref()) {
+            self.on_finish(reason.as_str(), ui);
+        }
+        Ok(())
+    }
+
+    fn on_finish(&mut self, reason: &str, ui: &mut Ui) {
+        if !self.answer.finish(reason) {
+            return;
+        }
+        if self.verbose {
+            say(&format!("* finish_reason: {reason}"));
+        }
+        let warning = match reason {
+            "length" => Some(
+                "the answer was cut short: the token limit was reached (finish_reason: length)",
+            ),
+            "content_filter" => {
+                Some("the answer was filtered by the provider (finish_reason: content_filter)")
+            }
+            _ => None,
+        };
+        if let Some(w) = warning {
+            ui.warn(w);
+        }
+    }
+
+    fn on_delta(&mut self, delta: &Delta<'_>, out: &mut Out, ui: &mut Ui) {
+        if let Some(r) = delta.reasoning_text() {
+            if self.show_reasoning {
+                ui.reasoning(r);
+                self.reasoning_open = !r.ends_with('\n');
+            } else {
+                ui.thinking();
+            }
+        }
+        if let Some(text) = delta.text() {
+            self.answer.push_text(text);
+            ui.first_token();
+            if self.reasoning_open && self.sink.writes_text() {
+                ui.end_reasoning();
+                self.reasoning_open = false;
+            }
+            self.sink.text(text, out);
+        }
+        if delta.has_tool_calls() && self.sink.writes_text() && !self.tool_note {
+            self.tool_note = true;
+            ui.warn(
+                "the model asked to call tools; tool calls are not text (use --json to see them)",
+            );
+        }
+    }
+
+    /// A mid-stream error message, named by provider when known.
+    pub fn stream_error(&self, provider: Option<&str>, message: &str) -> Failure {
+        let provider = provider
+            .or(self.answer.provider.as_deref())
+            .filter(|p| !p.is_empty());
+        let line = match provider {
+            Some(p) => format!("{p}: {message}"),
+            None => message.to_string(),
+        };
+        Failure::new(Kind::Server, one_line(&line, 500))
+    }
+
+    /// One warning for all the events whose data was not JSON.
+    pub fn warn_not_json(&self, ui: &mut Ui) {
+        if self.not_json > 0 {
+            let s = if self.not_json == 1 { "" } else { "s" };
+            ui.warn(&format!(
+                "skipped {} event{s} whose data was not JSON",
+                self.not_json
+            ));
+        }
+    }
+}
+
+/// The data as text; invalid UTF-8 becomes U+FFFD. `str::from_utf8` first:
+/// its word-at-a-time ASCII path is several times faster than the lossy
+/// decoder, which is only needed when the data really is broken.
+fn utf8_lossy(data: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(data) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(data),
+    }
+}

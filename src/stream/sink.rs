@@ -1,0 +1,85 @@
+//! Where the answer goes as it streams, chosen once per run: the text, the
+//! JSON lines, or the first fenced code block.
+
+use crate::config::SinkKind;
+use crate::fence::Extractor;
+use crate::output::Out;
+use crate::text::minify_json;
+use std::borrow::Cow;
+
+pub enum Sink {
+    /// The answer text, as it arrives.
+    Text,
+    /// `--json`: each chunk's data as one JSON line.
+    JsonLines,
+    /// `-x`: the extractor, and what it lets through (reused per delta).
+    Extract { fence: Extractor, code: String },
+}
+
+impl Sink {
+    pub fn new(kind: SinkKind) -> Sink {
+        match kind {
+            SinkKind::Text => Sink::Text,
+            SinkKind::JsonLines => Sink::JsonLines,
+            SinkKind::Extract => Sink::Extract {
+                fence: Extractor::new(),
+                code: String::new(),
+            },
+        }
+    }
+
+    /// Whether answer text reaches stdout (then reasoning and notes on
+    /// stderr make way for it).
+    pub fn writes_text(&self) -> bool {
+        !matches!(self, Sink::JsonLines)
+    }
+
+    /// One event's data that is JSON: `--json` writes it as one line.
+    /// Returns whether it was written.
+    pub fn data(&mut self, data: &str, out: &mut Out) -> bool {
+        match self {
+            Sink::JsonLines => {
+                out.line(json_line(data).as_bytes());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Answer text.
+    pub fn text(&mut self, text: &str, out: &mut Out) {
+        match self {
+            Sink::Text => out.text(text),
+            Sink::JsonLines => {}
+            Sink::Extract { fence, code } => {
+                code.clear();
+                fence.push(text, code);
+                out.text(code);
+            }
+        }
+    }
+
+    /// The stream ended, however it ended: `-x` writes what it held back
+    /// that is not a closing fence.
+    pub fn end(&mut self, out: &mut Out) {
+        if let Sink::Extract { fence, code } = self {
+            code.clear();
+            fence.finish(code);
+            out.text(code);
+        }
+    }
+
+    /// `-x` saw no opening fence.
+    pub fn missed_code_block(&self) -> bool {
+        matches!(self, Sink::Extract { fence, .. } if !fence.found())
+    }
+}
+
+/// One JSON line: the data as received when it is one line, else minified.
+fn json_line(text: &str) -> Cow<'_, str> {
+    if text.contains(['\n', '\r']) {
+        Cow::Owned(minify_json(text))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
