@@ -3,9 +3,11 @@
 //! The first fenced code block of the answer is cut out as it streams: the
 //! text before it and after it, and both fence lines, are dropped. Content is
 //! written as soon as it cannot be part of the closing fence, so only a line
-//! that so far reads like the start of one is ever held back. The state
-//! machine works a character at a time, so any split of the answer across
-//! pushes gives the same output.
+//! that so far reads like the start of one is ever held back — as counts
+//! (so many spaces, so many fence characters, runs of blanks), never as
+//! text, so memory stays flat whatever the answer holds. The state machine
+//! works a character at a time, so any split of the answer across pushes
+//! gives the same output.
 
 /// Cuts the first fenced code block out of an answer fed in pieces.
 #[derive(Debug)]
@@ -55,9 +57,20 @@ struct Block {
     /// How many of them opened the block: a closing fence needs as many.
     count: usize,
     line: Line,
-    /// The current line's text past the dropped indentation, while it still
-    /// reads as the start of a closing fence.
-    held: String,
+    /// The current line past the dropped indentation, while it still reads
+    /// as the start of a closing fence.
+    held: Held,
+}
+
+/// A held line, as counts: `spaces`, then `fence` fence characters, then
+/// runs of blanks, then maybe a `\r`.
+#[derive(Debug, Default)]
+struct Held {
+    spaces: usize,
+    fence: usize,
+    /// Runs of the same blank (`' '` or `'\t'`) and their lengths.
+    blanks: Vec<(char, usize)>,
+    cr: bool,
 }
 
 /// Where the current line inside the block stands.
@@ -67,8 +80,8 @@ enum Line {
     Indent(usize),
     /// Held: only spaces past the indentation so far.
     Spaces,
-    /// Held: spaces, then `n` fence characters.
-    Fence(usize),
+    /// Held: spaces, then fence characters.
+    Fence,
     /// Held: enough fence characters, then spaces and tabs.
     Trailing,
     /// Held: enough fence characters (and maybe blanks), then a `\r` that
@@ -92,9 +105,9 @@ impl Extractor {
         }
     }
 
-    /// Feeds answer text (a delta, any split); appends to `out` what may be
-    /// written now.
-    pub fn push(&mut self, text: &str, out: &mut String) {
+    /// Feeds answer text (a delta, any split); gives `out` what may be
+    /// written now, in pieces of bounded size.
+    pub fn push(&mut self, text: &str, out: &mut dyn FnMut(&str)) {
         let mut rest = text;
         while !rest.is_empty() {
             match &mut self.phase {
@@ -123,9 +136,9 @@ impl Extractor {
         }
     }
 
-    /// The answer ended, however it ended: appends held-back text that is
-    /// not a closing fence. Later pushes write nothing.
-    pub fn finish(&mut self, out: &mut String) {
+    /// The answer ended, however it ended: gives `out` held-back text that
+    /// is not a closing fence. Later pushes write nothing.
+    pub fn finish(&mut self, out: &mut dyn FnMut(&str)) {
         match std::mem::replace(&mut self.phase, Phase::After) {
             Phase::Before(opening) => {
                 // The last line had no line end: it is decided now.
@@ -133,9 +146,9 @@ impl Extractor {
                     self.found = true;
                 }
             }
-            Phase::Inside(block) => {
+            Phase::Inside(mut block) => {
                 if !block.closes_at_end() {
-                    out.push_str(&block.held);
+                    block.release(out);
                 }
             }
             Phase::After => {}
@@ -203,25 +216,25 @@ impl Block {
             ch,
             count,
             line: Line::Indent(0),
-            held: String::new(),
+            held: Held::default(),
         }
     }
 
     /// Takes text inside the block; true when a closing fence ended it.
-    fn feed(&mut self, text: &str, out: &mut String) -> bool {
+    fn feed(&mut self, text: &str, out: &mut dyn FnMut(&str)) -> bool {
         let mut i = 0;
         while i < text.len() {
             if let Line::Content = self.line {
                 // The common case: copy up to the line end in one go.
                 match text[i..].find('\n') {
                     Some(at) => {
-                        out.push_str(&text[i..=i + at]);
+                        out(&text[i..=i + at]);
                         i += at + 1;
                         self.line = Line::Indent(0);
                         continue;
                     }
                     None => {
-                        out.push_str(&text[i..]);
+                        out(&text[i..]);
                         return false;
                     }
                 }
@@ -239,47 +252,41 @@ impl Block {
 
     /// Takes one character at a line start or in a held line; true when it
     /// ended a closing fence line.
-    fn step(&mut self, c: char, out: &mut String) -> bool {
-        let count = self.count;
-        let enough = |n: usize| n >= count;
+    fn step(&mut self, c: char, out: &mut dyn FnMut(&str)) -> bool {
+        let enough = self.held.fence >= self.count;
         self.line = match (self.line, c) {
             (Line::Indent(n), ' ') if n < self.indent => Line::Indent(n + 1),
             (Line::Indent(_) | Line::Spaces, ' ') => {
-                self.held.push(c);
+                self.held.spaces += 1;
                 Line::Spaces
             }
-            (Line::Indent(_) | Line::Spaces, c) if c == self.ch => {
-                self.held.push(c);
-                Line::Fence(1)
+            (Line::Indent(_) | Line::Spaces | Line::Fence, c) if c == self.ch => {
+                self.held.fence += 1;
+                Line::Fence
             }
-            (Line::Fence(n), c) if c == self.ch => {
-                self.held.push(c);
-                Line::Fence(n + 1)
-            }
-            (Line::Fence(n), ' ' | '\t') if enough(n) => {
-                self.held.push(c);
+            (Line::Fence, ' ' | '\t') if enough => {
+                self.held.blank(c);
                 Line::Trailing
             }
             (Line::Trailing, ' ' | '\t') => {
-                self.held.push(c);
+                self.held.blank(c);
                 Line::Trailing
             }
-            (Line::Fence(n), '\r') if enough(n) => {
-                self.held.push(c);
+            (Line::Fence, '\r') if enough => {
+                self.held.cr = true;
                 Line::Cr
             }
             (Line::Trailing, '\r') => {
-                self.held.push(c);
+                self.held.cr = true;
                 Line::Cr
             }
-            (Line::Fence(n), '\n') if enough(n) => return self.close(),
+            (Line::Fence, '\n') if enough => return self.close(),
             (Line::Trailing | Line::Cr, '\n') => return self.close(),
             // Anything else shows the line is content: what was held goes
             // out, then this character as content.
             (_, c) => {
-                out.push_str(&self.held);
-                self.held.clear();
-                out.push(c);
+                self.release(out);
+                out(c.encode_utf8(&mut [0; 4]));
                 if c == '\n' {
                     Line::Indent(0)
                 } else {
@@ -291,18 +298,63 @@ impl Block {
     }
 
     fn close(&mut self) -> bool {
-        self.held.clear();
+        self.held = Held::default();
         true
+    }
+
+    /// Writes the held line as it came, and forgets it.
+    fn release(&mut self, out: &mut dyn FnMut(&str)) {
+        let held = std::mem::take(&mut self.held);
+        repeat(' ', held.spaces, out);
+        repeat(self.ch, held.fence, out);
+        for (blank, n) in held.blanks {
+            repeat(blank, n, out);
+        }
+        if held.cr {
+            out("\r");
+        }
     }
 
     /// Whether the held text, with the answer ending here, is a closing fence.
     /// A held `\r` stays content: alone it does not end a line.
     fn closes_at_end(&self) -> bool {
         match self.line {
-            Line::Fence(n) => n >= self.count,
+            Line::Fence => self.held.fence >= self.count,
             Line::Trailing => true,
             Line::Indent(_) | Line::Spaces | Line::Cr | Line::Content => false,
         }
+    }
+}
+
+impl Held {
+    /// One more blank, added to the last run when it is the same.
+    fn blank(&mut self, c: char) {
+        match self.blanks.last_mut() {
+            Some((last, n)) if *last == c => *n += 1,
+            _ => self.blanks.push((c, 1)),
+        }
+    }
+}
+
+/// Gives `out` `n` times `c` (an ASCII fence character or blank), in
+/// pieces of at most 1 KiB.
+fn repeat(c: char, mut n: usize, out: &mut dyn FnMut(&str)) {
+    const PIECE: usize = 1024;
+    static SPACES: [u8; PIECE] = [b' '; PIECE];
+    static TABS: [u8; PIECE] = [b'\t'; PIECE];
+    static BACKTICKS: [u8; PIECE] = [b'`'; PIECE];
+    static TILDES: [u8; PIECE] = [b'~'; PIECE];
+    let piece: &[u8] = match c {
+        ' ' => &SPACES,
+        '\t' => &TABS,
+        '`' => &BACKTICKS,
+        _ => &TILDES,
+    };
+    while n > 0 {
+        let k = n.min(PIECE);
+        // ASCII bytes: always valid UTF-8.
+        out(std::str::from_utf8(&piece[..k]).unwrap_or_default());
+        n -= k;
     }
 }
 
@@ -310,11 +362,21 @@ impl Block {
 mod tests {
     use super::*;
 
+    /// `push` into a string.
+    fn push(x: &mut Extractor, text: &str, out: &mut String) {
+        x.push(text, &mut |s| out.push_str(s));
+    }
+
+    /// `finish` into a string.
+    fn finish(x: &mut Extractor, out: &mut String) {
+        x.finish(&mut |s| out.push_str(s));
+    }
+
     fn one_push(answer: &str) -> (String, bool) {
         let mut x = Extractor::new();
         let mut out = String::new();
-        x.push(answer, &mut out);
-        x.finish(&mut out);
+        push(&mut x, answer, &mut out);
+        finish(&mut x, &mut out);
         (out, x.found())
     }
 
@@ -326,9 +388,9 @@ mod tests {
         let mut x = Extractor::new();
         let mut out = String::new();
         for p in parts {
-            x.push(p, &mut out);
+            push(&mut x, p, &mut out);
         }
-        x.finish(&mut out);
+        finish(&mut x, &mut out);
         (out, x.found())
     }
 
@@ -457,39 +519,39 @@ mod tests {
     fn writes_as_soon_as_it_can() {
         let mut x = Extractor::new();
         let mut out = String::new();
-        x.push("```\nhello wor", &mut out);
+        push(&mut x, "```\nhello wor", &mut out);
         assert_eq!(out, "hello wor");
         assert!(x.found());
 
         let mut x = Extractor::new();
         let mut out = String::new();
-        x.push("```\nabc\n``", &mut out);
+        push(&mut x, "```\nabc\n``", &mut out);
         assert_eq!(out, "abc\n");
-        x.push("`\n", &mut out);
+        push(&mut x, "`\n", &mut out);
         assert_eq!(out, "abc\n");
-        x.push("after\n", &mut out);
-        x.finish(&mut out);
+        push(&mut x, "after\n", &mut out);
+        finish(&mut x, &mut out);
         assert_eq!(out, "abc\n");
 
         // Held only while it could still close.
         let mut x = Extractor::new();
         let mut out = String::new();
-        x.push("```\n  ``", &mut out);
+        push(&mut x, "```\n  ``", &mut out);
         assert_eq!(out, "");
-        x.push("x", &mut out);
+        push(&mut x, "x", &mut out);
         assert_eq!(out, "  ``x");
-        x.push("\n```  \r", &mut out);
+        push(&mut x, "\n```  \r", &mut out);
         assert_eq!(out, "  ``x\n");
-        x.push("\n", &mut out);
-        x.finish(&mut out);
+        push(&mut x, "\n", &mut out);
+        finish(&mut x, &mut out);
         assert_eq!(out, "  ``x\n");
 
         // The opening fence is decided at its line end.
         let mut x = Extractor::new();
         let mut out = String::new();
-        x.push("```rust", &mut out);
+        push(&mut x, "```rust", &mut out);
         assert!(!x.found());
-        x.push("\n", &mut out);
+        push(&mut x, "\n", &mut out);
         assert!(x.found());
     }
 
@@ -497,11 +559,45 @@ mod tests {
     fn finish_is_final() {
         let mut x = Extractor::new();
         let mut out = String::new();
-        x.push("```\na", &mut out);
-        x.finish(&mut out);
-        x.push("b\n", &mut out);
-        x.finish(&mut out);
+        push(&mut x, "```\na", &mut out);
+        finish(&mut x, &mut out);
+        push(&mut x, "b\n", &mut out);
+        finish(&mut x, &mut out);
         assert_eq!(out, "a");
+    }
+
+    #[test]
+    fn a_long_held_line_is_counts_not_text() {
+        // Spaces, fence characters, and blanks after a complete fence.
+        for (start, filler) in [("", " "), ("", "`"), ("```", " "), ("```\t", "\t")] {
+            let mut x = Extractor::new();
+            let mut out = String::new();
+            push(&mut x, "```\n", &mut out);
+            push(&mut x, start, &mut out);
+            // 8 MiB of a line that could still close the block.
+            let piece = filler.repeat(8192);
+            for _ in 0..1024 {
+                push(&mut x, &piece, &mut out);
+            }
+            assert!(
+                out.is_empty(),
+                "{filler:?}: nothing is written while it may close"
+            );
+            let Phase::Inside(block) = &x.phase else {
+                panic!("{filler:?}: not inside the block")
+            };
+            assert!(block.held.blanks.len() <= 2, "{filler:?}: runs, not text");
+            // It turns out to be content: written as it came, in bounded pieces.
+            let (mut total, mut largest, mut last) = (0, 0, String::new());
+            x.push("x", &mut |s| {
+                total += s.len();
+                largest = largest.max(s.len());
+                last = s.to_string();
+            });
+            assert_eq!(total, start.len() + 8192 * 1024 + 1, "{filler:?}");
+            assert!(largest <= 1024, "{filler:?}: a piece of {largest} bytes");
+            assert_eq!(last, "x");
+        }
     }
 
     const ANSWERS: &[&str] = &[

@@ -6,7 +6,8 @@
 //! through [`redact`], so the API key never appears, whatever a server echoes.
 //! The spinner thread and the main thread share stderr under one lock.
 
-use crate::secret::redact;
+use crate::secret::{redact, Masker};
+use crate::text::escape_controls;
 use std::fs::File;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,9 +17,14 @@ use std::sync::Mutex;
 pub struct Out {
     file: Option<File>,
     buf: Vec<u8>,
+    /// A write that failed while the buffer was spilled early, reported by
+    /// the next [`Out::flush`].
+    failed: Option<io::Error>,
     /// At least one byte of answer text was written.
     wrote_text: bool,
     ends_with_newline: bool,
+    /// The key never shows, even split across two deltas.
+    masker: Masker,
 }
 
 impl Out {
@@ -37,17 +43,35 @@ impl Out {
         Out {
             file,
             buf: Vec::with_capacity(64 * 1024),
+            failed: None,
             wrote_text: false,
             ends_with_newline: false,
+            masker: Masker::new(),
         }
     }
 
-    /// Queues answer text; it goes out on the next [`Out::flush`].
+    /// Queues answer text; it goes out on the next [`Out::flush`] (or
+    /// earlier, when a little input became a lot of output: `-x` releasing
+    /// a long held line must not grow the buffer without bound).
     pub fn text(&mut self, text: &str) {
-        if let Some(&last) = text.as_bytes().last() {
-            self.buf.extend_from_slice(text.as_bytes());
-            self.wrote_text = true;
-            self.ends_with_newline = last == b'\n';
+        if self.failed.is_some() {
+            // stdout is gone: nothing more will be written.
+            return;
+        }
+        let Out {
+            masker,
+            buf,
+            wrote_text,
+            ends_with_newline,
+            ..
+        } = self;
+        masker.push(text, &mut |piece| {
+            append(buf, wrote_text, ends_with_newline, piece)
+        });
+        if self.buf.len() >= SPILL_AT {
+            if let Err(e) = self.flush() {
+                self.failed = Some(e);
+            }
         }
     }
 
@@ -59,6 +83,10 @@ impl Out {
 
     /// Writes everything queued, with one `write` when the pipe takes it.
     pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(e) = self.failed.take() {
+            self.buf.clear();
+            return Err(e);
+        }
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -76,6 +104,14 @@ impl Out {
 
     /// Flushes, then ends a partial last line of text (unless `-n`).
     pub fn finish(&mut self, final_newline: bool) -> io::Result<()> {
+        let Out {
+            masker,
+            buf,
+            wrote_text,
+            ends_with_newline,
+            ..
+        } = self;
+        masker.finish(&mut |piece| append(buf, wrote_text, ends_with_newline, piece));
         NEWLINE_WANTED.store(final_newline, Ordering::SeqCst);
         if final_newline && self.wrote_text && !self.ends_with_newline {
             self.buf.push(b'\n');
@@ -103,6 +139,18 @@ impl Out {
         false
     }
 }
+
+/// Queues a piece of answer text that may be written.
+fn append(buf: &mut Vec<u8>, wrote_text: &mut bool, ends_with_newline: &mut bool, piece: &str) {
+    if let Some(&last) = piece.as_bytes().last() {
+        buf.extend_from_slice(piece.as_bytes());
+        *wrote_text = true;
+        *ends_with_newline = last == b'\n';
+    }
+}
+
+/// Queued bytes past which text is written before the next flush.
+const SPILL_AT: usize = 1024 * 1024;
 
 /// stdout shows a partial last line of answer text.
 static PARTIAL_LINE: AtomicBool = AtomicBool::new(false);
@@ -170,9 +218,14 @@ pub fn erase_spinner() {
     }
 }
 
-/// One line on stderr, prefixed `orstream: `.
+/// One line on stderr, prefixed `orstream: `: the key hidden, control
+/// characters (from a server, or a file name) made visible.
 pub fn say(text: &str) {
-    stderr_write(&format!("orstream: {}\n", redact(text)), Line::Clean);
+    let line = redact(text);
+    stderr_write(
+        &format!("orstream: {}\n", escape_controls(&line)),
+        Line::Clean,
+    );
 }
 
 pub fn error_line(message: &str, hint: Option<&str>) {
@@ -182,9 +235,10 @@ pub fn error_line(message: &str, hint: Option<&str>) {
     }
 }
 
-/// Text to stderr (reasoning), no prefix; it may leave the line open.
+/// Text to stderr (reasoning), as it is, no prefix; it may leave the line
+/// open. The caller masks the key and escapes what a terminal must not get.
 pub fn stderr_raw(text: &str) {
-    stderr_write(&redact(text), Line::Open);
+    stderr_write(text, Line::Open);
 }
 
 #[cfg(test)]
@@ -195,8 +249,10 @@ mod tests {
         Out {
             file: None,
             buf: Vec::new(),
+            failed: None,
             wrote_text: false,
             ends_with_newline: false,
+            masker: Masker::default(),
         }
     }
 

@@ -4,6 +4,8 @@
 use crate::chunk::Usage;
 use crate::config::{OutputOptions, Stderr};
 use crate::output::{say, spinner_frame, stderr_raw};
+use crate::secret::Masker;
+use crate::text::escape_controls_but_lines;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -78,6 +80,8 @@ pub struct Ui {
     first_token: Option<Instant>,
     comments: u64,
     warned: Vec<String>,
+    /// Masks the key in reasoning split across deltas.
+    reasoning: Masker,
 }
 
 impl Ui {
@@ -92,13 +96,18 @@ impl Ui {
             first_token: None,
             comments: 0,
             warned: Vec::new(),
+            reasoning: Masker::new(),
         }
     }
 
     /// Starts the spinner, when stderr is a terminal and `-q` was not given.
     pub fn waiting(&mut self, label: &str) {
         self.set_label(label);
-        let Stderr::Terminal { color } = self.stderr else {
+        let Stderr::Terminal {
+            spinner: true,
+            color,
+        } = self.stderr
+        else {
             return;
         };
         if self.spinner.is_none() && self.first_token.is_none() && !self.quiet {
@@ -144,17 +153,20 @@ impl Ui {
         }
     }
 
+    /// Reasoning text, to stderr: the key masked even across deltas; on a
+    /// terminal, control characters but `\n` and `\t` escaped, and dimmed.
     pub fn reasoning(&mut self, text: &str) {
         self.stop_spinner();
-        if self.stderr == (Stderr::Terminal { color: true }) {
-            stderr_raw(&format!("{DIM}{text}{RESET}"));
-        } else {
-            stderr_raw(text);
-        }
+        let stderr = self.stderr;
+        self.reasoning
+            .push(text, &mut |piece| write_reasoning(stderr, piece));
     }
 
     /// Ends a reasoning line before the answer starts.
     pub fn end_reasoning(&mut self) {
+        let stderr = self.stderr;
+        self.reasoning
+            .finish(&mut |piece| write_reasoning(stderr, piece));
         stderr_raw("\n");
     }
 
@@ -236,6 +248,21 @@ impl Ui {
             return "usage: the server reported none".to_string();
         }
         format!("usage: {}", parts.join(", "))
+    }
+}
+
+/// One piece of reasoning, as stderr may take it.
+fn write_reasoning(stderr: Stderr, piece: &str) {
+    match stderr {
+        Stderr::Plain => stderr_raw(piece),
+        Stderr::Terminal { color, .. } => {
+            let piece = escape_controls_but_lines(piece);
+            if color {
+                stderr_raw(&format!("{DIM}{piece}{RESET}"));
+            } else {
+                stderr_raw(&piece);
+            }
+        }
     }
 }
 

@@ -39,13 +39,15 @@ impl Check {
     }
 }
 
-/// What stderr is, for the spinner and styles.
+/// What stderr is, for the spinner, styles and escaping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stderr {
-    /// A file or pipe: no spinner, no escapes.
+    /// A file or pipe: no spinner, no styles, reasoning raw.
     Plain,
-    /// A terminal: a spinner; dim reasoning unless `color` is off (`NO_COLOR`).
-    Terminal { color: bool },
+    /// A terminal: reasoning escaped; a spinner unless it is `TERM=dumb`
+    /// (no cursor movement there); dim reasoning unless `color` is off
+    /// (`NO_COLOR`, or `TERM=dumb`).
+    Terminal { spinner: bool, color: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,9 +82,11 @@ impl OutputOptions {
             (false, Check::CodeBlock) => SinkKind::Extract,
             (false, _) => SinkKind::Text,
         };
+        let dumb = env.get("TERM") == Some("dumb");
         let stderr = if ttys.stderr {
             Stderr::Terminal {
-                color: env.get("NO_COLOR").is_none(),
+                spinner: !dumb,
+                color: !dumb && env.get("NO_COLOR").is_none(),
             }
         } else {
             Stderr::Plain

@@ -12,8 +12,8 @@ pub enum Sink {
     Text,
     /// `--json`: each chunk's data as one JSON line.
     JsonLines,
-    /// `-x`: the extractor, and what it lets through (reused per delta).
-    Extract { fence: Extractor, code: String },
+    /// `-x`: the first fenced code block.
+    Extract(Extractor),
 }
 
 impl Sink {
@@ -21,10 +21,7 @@ impl Sink {
         match kind {
             SinkKind::Text => Sink::Text,
             SinkKind::JsonLines => Sink::JsonLines,
-            SinkKind::Extract => Sink::Extract {
-                fence: Extractor::new(),
-                code: String::new(),
-            },
+            SinkKind::Extract => Sink::Extract(Extractor::new()),
         }
     }
 
@@ -51,27 +48,21 @@ impl Sink {
         match self {
             Sink::Text => out.text(text),
             Sink::JsonLines => {}
-            Sink::Extract { fence, code } => {
-                code.clear();
-                fence.push(text, code);
-                out.text(code);
-            }
+            Sink::Extract(fence) => fence.push(text, &mut |code| out.text(code)),
         }
     }
 
     /// The stream ended, however it ended: `-x` writes what it held back
     /// that is not a closing fence.
     pub fn end(&mut self, out: &mut Out) {
-        if let Sink::Extract { fence, code } = self {
-            code.clear();
-            fence.finish(code);
-            out.text(code);
+        if let Sink::Extract(fence) = self {
+            fence.finish(&mut |code| out.text(code));
         }
     }
 
     /// `-x` saw no opening fence.
     pub fn missed_code_block(&self) -> bool {
-        matches!(self, Sink::Extract { fence, .. } if !fence.found())
+        matches!(self, Sink::Extract(fence) if !fence.found())
     }
 }
 
