@@ -7,7 +7,7 @@
 #
 # Each binary runs `orstream --base-url http://127.0.0.1:PORT/bulk/N/k32
 # [--json|-x] hi` under `valgrind --tool=callgrind` against the bench's own
-# server (`ORSTREAM_BENCH_SERVE=0`, benches/stream.rs), stdout on a
+# server (`ORSTREAM_BENCH_SERVE=0`, benches/stream/server.rs), stdout on a
 # pipe, environment cleared but PATH. N = ORSTREAM_CALLGRIND_CHUNKS (20000).
 # -x exits 8 here (the answer has no fenced block); that is expected. Counts
 # vary by up to ~0.1 % between runs (read boundaries), so compare beyond that.
