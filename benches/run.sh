@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the release binary and runs the orstream-vs-curl benchmark
-# (benches/stream.rs); the output is also saved to benches/latest.txt.
+# (benches/stream/main.rs); the output is also saved to benches/latest.txt.
 # ORSTREAM_BENCH_QUICK=1 benches/run.sh  gives a fast smoke run;
 # ORSTREAM_BENCH_ONLY=attach (or =stream) runs one part only.
 set -euo pipefail
