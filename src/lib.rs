@@ -18,7 +18,8 @@
 //!                      args, environment and terminals
 //! L2  process edges    cli (the clap definition), output (stdout, stderr,
 //!                      the newline rule), signal (stop_reason(), the
-//!                      streaming phase, socket shutdown)
+//!                      streaming phase, socket shutdown), files (small
+//!                      named files, read with a bound)
 //! L1  pure formats     sse, chunk, answer, fence, schema, request (the one
 //!                      body parser and builder), prompt, attach (magic
 //!                      bytes → content parts), text (one-line messages)
@@ -38,6 +39,7 @@ mod conversation;
 mod exit;
 mod fence;
 mod fileid;
+mod files;
 mod input;
 mod models;
 mod output;

@@ -31,7 +31,10 @@ pub fn list(net: &Net, opts: &OutputOptions) -> anyhow::Result<()> {
         let models: Models = serde_json::from_slice(&body).map_err(|e| {
             Failure::new(
                 Kind::Server,
-                format!("the model list from {url} is not valid: {e}"),
+                format!(
+                    "the model list from {} is not valid: {e}",
+                    crate::secret::redact_userinfo(&url)
+                ),
             )
         })?;
         let mut ids: Vec<String> = models.data.into_iter().map(|m| m.id).collect();

@@ -41,6 +41,12 @@ pub fn parse_option(arg: &str) -> Result<(String, Value), Failure> {
     if key.is_empty() {
         return Err(Failure::usage(format!("-o '{arg}': the KEY is empty")));
     }
+    if key == "stream" {
+        return Err(
+            Failure::usage(format!("-o '{arg}': orstream always streams"))
+                .with_hint("for the whole answer at once, read it from orstream's output"),
+        );
+    }
     let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
     Ok((key.to_string(), value))
 }

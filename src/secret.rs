@@ -186,21 +186,34 @@ fn key_prefix_tail(text: &str, key: &str) -> usize {
         .map_or(0, |i| t.len() - i)
 }
 
-/// Headers whose values may hold a credential.
+/// How a hidden value is shown.
+pub const HIDDEN: &str = "***";
+
+/// Headers whose values may hold a credential: `Authorization`,
+/// `Proxy-Authorization`, `Cookie`, and any whose name contains `key`,
+/// `token`, `secret` or `auth` (any case).
 pub fn is_secret_header(name: &str) -> bool {
-    name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("proxy-authorization")
+    let name = name.to_ascii_lowercase();
+    name == "cookie"
+        || ["key", "token", "secret", "auth"]
+            .iter()
+            .any(|word| name.contains(word))
 }
 
-/// A URL for messages: `user:password@` hidden.
+/// A URL for messages: `user:password@` shown as `***@`.
 pub fn redact_userinfo(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split('/').next().and_then(|a| a.rsplit_once('@')) {
-            Some((_, host)) => format!("{scheme}://[redacted]@{host}"),
-            None => url.to_string(),
-        },
-        None => url
-            .rsplit_once('@')
-            .map_or(url.to_string(), |(_, h)| format!("[redacted]@{h}")),
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    let host_and_path = &rest[at + 1..];
+    match scheme {
+        Some(scheme) => format!("{scheme}://{HIDDEN}@{host_and_path}"),
+        None => format!("{HIDDEN}@{host_and_path}"),
     }
 }
 
@@ -292,7 +305,32 @@ mod tests {
 
     #[test]
     fn userinfo() {
-        assert_eq!(redact_userinfo("http://u:p@h:1"), "http://[redacted]@h:1");
+        assert_eq!(redact_userinfo("http://u:p@h:1"), "http://***@h:1");
+        assert_eq!(
+            redact_userinfo("https://u:p@h/v1?x=a@b"),
+            "https://***@h/v1?x=a@b"
+        );
         assert_eq!(redact_userinfo("http://h:1/a@b"), "http://h:1/a@b");
+        assert_eq!(redact_userinfo("u:p@h:1"), "***@h:1");
+        assert_eq!(redact_userinfo("http://h"), "http://h");
+    }
+
+    #[test]
+    fn secret_headers() {
+        for name in [
+            "Authorization",
+            "proxy-authorization",
+            "Cookie",
+            "X-Api-Key",
+            "x-goog-api-key",
+            "X-Auth-Token",
+            "Client-Secret",
+            "X-AUTH",
+        ] {
+            assert!(is_secret_header(name), "{name}");
+        }
+        for name in ["Content-Type", "User-Agent", "X-Title", "Set-Cookie2x"] {
+            assert!(!is_secret_header(name), "{name}");
+        }
     }
 }

@@ -94,7 +94,7 @@ pub fn connect_failure(e: ureq::Error, net: &Net) -> (Failure, bool) {
         E::HostNotFound => (
             network(format!(
                 "could not resolve host '{}'",
-                host_of(&net.base_url)
+                host_of(&net.shown_base())
             )),
             false,
         ),
@@ -110,7 +110,7 @@ pub fn connect_failure(e: ureq::Error, net: &Net) -> (Failure, bool) {
             );
             if io.kind() == K::InvalidData {
                 // rustls reports handshake failures as InvalidData.
-                let f = network(format!("TLS error: {io} ({})", net.base_url)).with_hint(
+                let f = network(format!("TLS error: {io} ({})", net.shown_base())).with_hint(
                     "behind a proxy that re-signs traffic? point SSL_CERT_FILE at its CA bundle",
                 );
                 return (f, false);
@@ -125,7 +125,7 @@ pub fn connect_failure(e: ureq::Error, net: &Net) -> (Failure, bool) {
                 }
                 _ => format!("connection failed: {io}"),
             };
-            (network(format!("{what} ({})", net.base_url)), retry)
+            (network(format!("{what} ({})", net.shown_base())), retry)
         }
         E::Protocol(p) => (
             Failure::new(
@@ -138,7 +138,7 @@ pub fn connect_failure(e: ureq::Error, net: &Net) -> (Failure, bool) {
         E::Rustls(r) => (network(format!("TLS error: {r}")), false),
         E::Pem(p) => (network(format!("TLS error: {p}")), false),
         E::ConnectionFailed => (
-            network(format!("connection failed ({})", net.base_url)),
+            network(format!("connection failed ({})", net.shown_base())),
             true,
         ),
         E::InvalidProxyUrl => (Failure::usage("invalid proxy URL"), false),

@@ -12,9 +12,10 @@ pub use failure::{read_failure, stream_read_error};
 
 use crate::body::Body as RequestBody;
 use crate::config::Net;
-use crate::exit::{io_reason, status_is_retryable, Failure};
+use crate::exit::{status_is_retryable, Failure};
+use crate::files;
 use crate::output::say;
-use crate::secret::{is_secret_header, redact_userinfo};
+use crate::secret::{is_secret_header, redact_userinfo, HIDDEN};
 use crate::signal;
 use failure::{connect_failure, http_failure, status_line};
 use retry::{retry_after, Jitter, MAX_WAIT};
@@ -62,7 +63,8 @@ pub fn agent(net: &Net) -> Result<ureq::Agent, Failure> {
 /// `SSL_CERT_FILE`: a PEM bundle that replaces the built-in roots.
 fn load_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Failure> {
     let bad = |why: String| Failure::usage(format!("SSL_CERT_FILE {}: {why}", path.display()));
-    let pem = std::fs::read(path).map_err(|e| bad(io_reason(&e)))?;
+    let pem =
+        files::read_capped(path, files::SMALL_FILE_LIMIT).map_err(|e| bad(e.reason("16 MiB")))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item {
@@ -208,7 +210,7 @@ fn post(
     // request bodies.
     let mut req =
         with_headers(agent.post(url), net).header("Content-Length", body.len().to_string());
-    if expects_continue(body, net) {
+    if expects_continue(body) {
         // As curl does: a server that refuses a large body (413, 401…)
         // says so before it is sent, instead of resetting the connection
         // under a half-sent upload.
@@ -230,10 +232,10 @@ fn trace_request(net: &Net, url: &str, call: Call<'_>) {
         Call::Post(_) => "POST",
         Call::Get => "GET",
     };
-    say(&format!("> {method} {url}"));
+    say(&format!("> {method} {}", redact_userinfo(url)));
     for (name, value) in &net.headers {
         let shown = if is_secret_header(name) {
-            "[redacted]"
+            HIDDEN
         } else {
             value
         };
@@ -241,16 +243,15 @@ fn trace_request(net: &Net, url: &str, call: Call<'_>) {
     }
     if let Call::Post(body) = call {
         say(&format!("> Content-Length: {}", body.len()));
-        if expects_continue(body, net) {
+        if expects_continue(body) {
             say("> Expect: 100-continue");
         }
     }
 }
 
-/// Whether a body is large enough to ask for `100 Continue` first (unless
-/// the user set an `Expect` header of their own).
-fn expects_continue(body: &RequestBody, net: &Net) -> bool {
-    body.len() > EXPECT_CONTINUE_FROM && net.header("expect").is_none()
+/// Whether a body is large enough to ask for `100 Continue` first.
+fn expects_continue(body: &RequestBody) -> bool {
+    body.len() > EXPECT_CONTINUE_FROM
 }
 
 /// Reads a whole response body to EOF; past `limit` bytes it is a server

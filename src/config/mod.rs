@@ -38,6 +38,11 @@ impl Env {
             .collect())
     }
 
+    /// Whether the variable is set, but to the empty string.
+    pub fn is_empty(&self, key: &str) -> bool {
+        self.0.get(key).is_some_and(|v| v.is_empty())
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .get(key)

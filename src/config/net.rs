@@ -3,8 +3,9 @@
 
 use super::{Env, ModeKind};
 use crate::cli::Args;
-use crate::exit::{io_reason, Failure};
-use crate::secret::{is_secret_header, redact_userinfo, Secret};
+use crate::exit::Failure;
+use crate::files;
+use crate::secret::{is_secret_header, redact_userinfo, Secret, HIDDEN};
 use crate::url::{base_url, host_of, is_https, is_openrouter, no_proxy_matches};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -32,12 +33,12 @@ impl fmt::Debug for Net {
             .headers
             .iter()
             .map(|(n, v)| {
-                let shown = if is_secret_header(n) { "[redacted]" } else { v };
+                let shown = if is_secret_header(n) { HIDDEN } else { v };
                 (n.as_str(), shown)
             })
             .collect();
         f.debug_struct("Net")
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.shown_base())
             .field("key", &self.key)
             .field("headers", &headers)
             .field("proxy", &self.proxy.as_deref().map(redact_userinfo))
@@ -57,7 +58,12 @@ impl Net {
             None => env.get("OPENROUTER_API_KEY").map(Secret::new),
         };
         if key.is_none() && *kind == ModeKind::Chat && is_openrouter(&base_url) {
-            return Err(Failure::usage("no API key: OPENROUTER_API_KEY is not set")
+            let why = match (&args.api_key_file, env.is_empty("OPENROUTER_API_KEY")) {
+                (Some(path), _) => format!("--api-key-file {} is empty", path.display()),
+                (None, true) => "OPENROUTER_API_KEY is empty".to_string(),
+                (None, false) => "OPENROUTER_API_KEY is not set".to_string(),
+            };
+            return Err(Failure::usage(format!("no API key: {why}"))
                 .with_hint("export OPENROUTER_API_KEY=sk-or-… (keys: https://openrouter.ai/keys), or use --api-key-file PATH"));
         }
         let mut headers = default_headers(key.as_ref(), kind);
@@ -85,12 +91,18 @@ impl Net {
         })
     }
 
+    /// The base URL for messages: `user:password@` hidden.
+    pub fn shown_base(&self) -> String {
+        redact_userinfo(&self.base_url)
+    }
+
     /// The endpoint URL for a path below the base.
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base_url, path)
     }
 
     /// The header value with this name (case-insensitive), if sent.
+    #[cfg(test)]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -99,17 +111,23 @@ impl Net {
     }
 }
 
+/// The key file's first line, trimmed (`\r` included); an empty one is
+/// no key. Only that line is read: a FIFO fed by a slow command is not
+/// waited on past it, and `/dev/zero` is refused after 64 KiB.
 fn read_key_file(path: &Path) -> Result<Option<Secret>, Failure> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let line = files::read_first_line(path).map_err(|e| {
         Failure::usage(format!(
             "--api-key-file {}: {}",
             path.display(),
-            io_reason(&e)
+            match e {
+                files::ReadError::TooLarge => "its first line is longer than 64 KiB".to_string(),
+                other => other.reason(""),
+            }
         ))
     })?;
-    let text = String::from_utf8_lossy(&bytes);
-    let first = text.lines().next().unwrap_or("").trim();
-    Ok((!first.is_empty()).then(|| Secret::new(first)))
+    let text = String::from_utf8_lossy(&line);
+    let key = text.trim();
+    Ok((!key.is_empty()).then(|| Secret::new(key)))
 }
 
 fn default_headers(key: Option<&Secret>, kind: &ModeKind) -> Vec<(String, String)> {
@@ -155,6 +173,17 @@ fn apply_header(headers: &mut Vec<(String, String)>, arg: &str) -> Result<(), Fa
         return Err(Failure::usage(format!(
             "-H '{arg}': invalid header name '{name}'"
         )));
+    }
+    // Two framings of one body would let a proxy and a server read two
+    // different requests from it.
+    if ["content-length", "transfer-encoding", "expect"]
+        .iter()
+        .any(|framing| name.eq_ignore_ascii_case(framing))
+    {
+        return Err(Failure::usage(format!(
+            "-H {name}: orstream frames the request body itself"
+        ))
+        .with_hint("leave Content-Length, Transfer-Encoding and Expect to orstream"));
     }
     if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
         return Err(Failure::usage(format!(

@@ -3,7 +3,8 @@
 
 use super::{Env, Ttys};
 use crate::cli::Args;
-use crate::exit::{io_reason, Failure};
+use crate::exit::Failure;
+use crate::files;
 use crate::schema;
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -114,8 +115,8 @@ fn load_schema(arg: &str, flag: &str) -> Result<Map<String, Value>, Failure> {
     // `exists` rather than `is_file`: `--schema <(…)` names a pipe.
     if path.exists() && !path.is_dir() {
         let what = format!("{flag} {arg}");
-        let bytes = std::fs::read(path)
-            .map_err(|e| Failure::usage(format!("{what}: {}", io_reason(&e))))?;
+        let bytes = files::read_capped(path, files::SMALL_FILE_LIMIT)
+            .map_err(|e| Failure::usage(format!("{what}: {}", e.reason("16 MiB"))))?;
         let text = crate::prompt::decode_utf8(bytes, &what)?;
         // Editors on Windows start files with a BOM; jq accepts it, so do we.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);

@@ -78,6 +78,16 @@ pub(super) fn stdin_use(args: &Args, kind: &ModeKind, ttys: Ttys) -> Result<Stdi
             "--no-stdin conflicts with --request - (which reads stdin)",
         ));
     }
+    // A `-` that reads stdin from a terminal would wait silently.
+    let stdin_file = match kind {
+        ModeKind::Replay(FileArg::Stdin) => Some(("--from-sse -", "a recording")),
+        ModeKind::Chat if request == Some(FileArg::Stdin) => Some(("--request -", "the body")),
+        _ => None,
+    };
+    if let (Some((flag, what)), true) = (stdin_file, ttys.stdin) {
+        return Err(Failure::usage(format!("{flag}: stdin is a terminal"))
+            .with_hint(format!("pipe {what} in, or name a file instead of -")));
+    }
     let other_mode = match kind {
         ModeKind::Chat => None,
         ModeKind::ListModels => Some("--list-models"),

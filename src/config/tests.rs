@@ -118,7 +118,7 @@ fn debug_redacts_the_key() {
     let c = Config::from_args(args(&["q"]), &key_env(), tty()).unwrap();
     let dump = format!("{c:?}");
     assert!(!dump.contains("sk-secret"), "{dump}");
-    assert!(dump.contains("[redacted]"));
+    assert!(dump.contains("***"));
 }
 
 #[test]
@@ -316,4 +316,72 @@ fn pretend_hook() {
     assert!(pretend_tty(Some("stdin,stderr")));
     assert!(!pretend_tty(Some("stdout")));
     assert!(!pretend_tty(None));
+}
+
+#[test]
+fn framing_headers_are_refused() {
+    for h in [
+        "Content-Length: 5",
+        "transfer-encoding: chunked",
+        "EXPECT: 100-continue",
+    ] {
+        let e = Config::from_args(args(&["-H", h, "q"]), &key_env(), tty()).unwrap_err();
+        assert_eq!(e.kind.code(), 2, "{h}");
+        assert!(
+            e.message.contains("frames the request body"),
+            "{}",
+            e.message
+        );
+    }
+}
+
+#[test]
+fn stream_cannot_be_set() {
+    for o in ["stream=false", "stream=true", " stream =1"] {
+        let e = Config::from_args(args(&["-o", o, "q"]), &key_env(), tty()).unwrap_err();
+        assert_eq!(e.kind.code(), 2, "{o}");
+        assert!(e.message.contains("always streams"), "{}", e.message);
+    }
+    assert!(Config::from_args(args(&["-o", "streaming=1", "q"]), &key_env(), tty()).is_ok());
+}
+
+#[test]
+fn a_dash_that_reads_a_terminal_is_refused() {
+    let e = Config::from_args(args(&["--request", "-"]), &key_env(), tty()).unwrap_err();
+    assert_eq!(e.message, "--request -: stdin is a terminal");
+    let e = Config::from_args(args(&["--from-sse", "-"]), &Env::default(), tty()).unwrap_err();
+    assert_eq!(e.message, "--from-sse -: stdin is a terminal");
+    assert!(Config::from_args(args(&["--from-sse", "-"]), &Env::default(), pipes()).is_ok());
+}
+
+#[test]
+fn an_empty_key_is_named_as_empty() {
+    let empty = Env::from_pairs(&[("OPENROUTER_API_KEY", "")]);
+    let e = Config::from_args(args(&["q"]), &empty, tty()).unwrap_err();
+    assert_eq!(e.message, "no API key: OPENROUTER_API_KEY is empty");
+    let e = Config::from_args(args(&["q"]), &Env::default(), tty()).unwrap_err();
+    assert_eq!(e.message, "no API key: OPENROUTER_API_KEY is not set");
+    let dir = crate::test_support::Dir::new("empty-key");
+    let f = dir.file("key");
+    std::fs::write(&f, "\n\n").unwrap();
+    let path = f.to_str().unwrap();
+    let e = Config::from_args(args(&["--api-key-file", path, "q"]), &key_env(), tty()).unwrap_err();
+    assert_eq!(
+        e.message,
+        format!("no API key: --api-key-file {path} is empty")
+    );
+}
+
+#[test]
+fn a_key_file_is_read_to_its_first_line_only() {
+    let e = Config::from_args(
+        args(&["--api-key-file", "/dev/zero", "q"]),
+        &key_env(),
+        tty(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.message,
+        "--api-key-file /dev/zero: its first line is longer than 64 KiB"
+    );
 }
