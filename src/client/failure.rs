@@ -127,6 +127,13 @@ pub fn connect_failure(e: ureq::Error, net: &Net) -> (Failure, bool) {
             };
             (network(format!("{what} ({})", net.shown_base())), retry)
         }
+        E::LargeResponseHeader(..) => (
+            Failure::new(
+                Kind::Server,
+                "invalid HTTP response from the server: its header block is larger than 32 KiB",
+            ),
+            false,
+        ),
         E::Protocol(p) => (
             Failure::new(
                 Kind::Server,

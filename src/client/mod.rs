@@ -23,6 +23,10 @@ use std::time::{Duration, Instant, SystemTime};
 use ureq::http::Response;
 use ureq::{Body, SendBody};
 
+/// ureq's read buffer, and the largest response header block taken.
+const INPUT_BUFFER: usize = 32 * 1024;
+const MAX_HEADER_BLOCK: usize = INPUT_BUFFER - 1;
+
 /// Bodies larger than this ask for `100 Continue` before they are sent.
 const EXPECT_CONTINUE_FROM: u64 = 1024 * 1024;
 
@@ -50,8 +54,12 @@ pub fn agent(net: &Net) -> Result<ureq::Agent, Failure> {
         .accept_encoding(ureq::config::AutoHeaderValue::None)
         // 32 KiB each instead of 128: one event stream needs no more, and the
         // untouched rest would only count against peak memory.
-        .input_buffer_size(32 * 1024)
+        .input_buffer_size(INPUT_BUFFER)
         .output_buffer_size(32 * 1024)
+        // Smaller than the input buffer: a header block that fills it is
+        // then named as too large (exit 6, not retried) instead of looking
+        // like a connection closed before any response (retried).
+        .max_response_header_size(MAX_HEADER_BLOCK)
         .proxy(proxy)
         .tls_config(tls.build())
         .build()
