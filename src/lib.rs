@@ -83,7 +83,9 @@ pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()>
     // blocks, and a signal then must still exit 130.
     signal::install(exit_on_signal).context("cannot install the signal handler")?;
     let env = Env::from_process();
-    let config = Config::from_args(args, &env, Ttys::detect(&env))?;
+    let ttys = Ttys::detect(&env);
+    output::set_same_terminal(ttys.same_terminal);
+    let config = Config::from_args(args, &env, ttys)?;
     if let Some(key) = &config.net.key {
         secret::register(key);
     }
@@ -241,6 +243,7 @@ fn replay(output: &OutputOptions, source: &FileArg, started: Instant) -> anyhow:
 
 /// Prints an error per the one-line rule and picks the exit code.
 pub fn report(err: &anyhow::Error) -> u8 {
+    output::release_waiting();
     let kind = classify(err);
     match kind {
         Kind::BrokenPipe | Kind::Interrupted => {}

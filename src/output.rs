@@ -99,6 +99,9 @@ impl Out {
             }
         };
         self.buf.clear();
+        if !PARTIAL_LINE.load(Ordering::SeqCst) {
+            release_waiting();
+        }
         result
     }
 
@@ -117,7 +120,10 @@ impl Out {
             self.buf.push(b'\n');
             self.ends_with_newline = true;
         }
-        self.flush()
+        let result = self.flush();
+        // The answer has ended: lines that waited for it go out.
+        release_waiting();
+        result
     }
 
     /// Whether `-n` is off: known early, for [`end_line_on_exit`].
@@ -154,6 +160,24 @@ const SPILL_AT: usize = 1024 * 1024;
 
 /// stdout shows a partial last line of answer text.
 static PARTIAL_LINE: AtomicBool = AtomicBool::new(false);
+/// stdout and stderr are the same terminal: stderr lines wait while a line
+/// of the answer is open, so they never land inside it.
+static SAME_TERMINAL: AtomicBool = AtomicBool::new(false);
+/// Lines that wait for the answer's line to end.
+static WAITING: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Whether stdout and stderr are the same terminal (known at start-up).
+pub fn set_same_terminal(same: bool) {
+    SAME_TERMINAL.store(same, Ordering::SeqCst);
+}
+
+/// Writes the lines that waited for the answer's line to end.
+pub fn release_waiting() {
+    let lines = std::mem::take(&mut *WAITING.lock().unwrap_or_else(|p| p.into_inner()));
+    for line in lines {
+        stderr_write(&line, Line::Clean);
+    }
+}
 /// The final-newline rule applies (no `-n`).
 static NEWLINE_WANTED: AtomicBool = AtomicBool::new(true);
 
@@ -166,6 +190,7 @@ pub fn end_line_on_exit() {
             .write_all(b"\n")
             .and_then(|()| io::stdout().lock().flush());
     }
+    release_waiting();
 }
 
 /// What is on the last stderr line: nothing, a spinner frame (erased before
@@ -222,10 +247,12 @@ pub fn erase_spinner() {
 /// characters (from a server, or a file name) made visible.
 pub fn say(text: &str) {
     let line = redact(text);
-    stderr_write(
-        &format!("orstream: {}\n", escape_controls(&line)),
-        Line::Clean,
-    );
+    let line = format!("orstream: {}\n", escape_controls(&line));
+    if SAME_TERMINAL.load(Ordering::SeqCst) && PARTIAL_LINE.load(Ordering::SeqCst) {
+        WAITING.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+        return;
+    }
+    stderr_write(&line, Line::Clean);
 }
 
 pub fn error_line(message: &str, hint: Option<&str>) {

@@ -56,6 +56,9 @@ impl Env {
 pub struct Ttys {
     pub stdin: bool,
     pub stderr: bool,
+    /// stdout and stderr are one terminal (stderr lines must then not
+    /// land inside a line of the answer).
+    pub same_terminal: bool,
 }
 
 impl Ttys {
@@ -64,11 +67,23 @@ impl Ttys {
     /// pipe) makes stderr count as one.
     pub fn detect(env: &Env) -> Ttys {
         use is_terminal::is_terminal;
+        let stderr = is_terminal(std::io::stderr());
         Ttys {
             stdin: is_terminal(std::io::stdin()),
-            stderr: is_terminal(std::io::stderr()) || pretend_tty(env.get("ORSTREAM_PRETEND_TTY")),
+            stderr: stderr || pretend_tty(env.get("ORSTREAM_PRETEND_TTY")),
+            same_terminal: stderr && is_terminal(std::io::stdout()) && same_device(1, 2),
         }
     }
+}
+
+/// Whether two descriptors are the same device (one terminal).
+fn same_device(a: i32, b: i32) -> bool {
+    let rdev = |fd: i32| {
+        // SAFETY: fstat fills a stat struct we own; any fd value is allowed.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        (unsafe { libc::fstat(fd, &mut st) } == 0).then_some(st.st_rdev)
+    };
+    matches!((rdev(a), rdev(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Whether the hidden test hook asks for a pretend terminal on stderr.

@@ -13,6 +13,7 @@ fn tty() -> Ttys {
     Ttys {
         stdin: true,
         stderr: true,
+        same_terminal: true,
     }
 }
 
