@@ -2,14 +2,12 @@
 //! server with a certificate from a private test CA (tests/fixtures, valid
 //! for 100 years) is trusted only when SSL_CERT_FILE names that CA.
 
-mod support;
-
+use crate::support::*;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
-use support::*;
 
 fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))

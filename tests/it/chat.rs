@@ -12,8 +12,7 @@
 //! to it (`-c c.json`), so messages can be checked for FILE as given and the
 //! directory listed for anything left behind.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use serde_json::Value;
 use std::fs;

@@ -5,8 +5,7 @@
 //! retry-identical body, a file that changes size mid-send, `-v`, and the
 //! peak memory with a 100 MiB attachment.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;

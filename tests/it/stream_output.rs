@@ -2,8 +2,7 @@
 //! §5 (ending, errors, exit codes, retries), against the scripted loopback
 //! server from `tests/support`. Stdout is compared byte for byte.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::net::TcpListener;
 use std::time::Duration;

@@ -6,8 +6,7 @@
 //! in the benchmark, these tests only catch "did not happen" or "happened
 //! seconds late".
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::ffi::c_int;
 use std::net::{SocketAddr, TcpListener, TcpStream};

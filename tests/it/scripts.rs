@@ -4,8 +4,7 @@
 //! block out of a stream — byte for byte, however the answer is split into
 //! deltas, and streamed as it arrives.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::time::Duration;
 

@@ -2,8 +2,7 @@
 //! wire by the scripted loopback server, plus the usage errors that must stop
 //! it before any connection.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use serde_json::{json, Value};
 use std::path::PathBuf;

@@ -1,12 +1,10 @@
 //! Misbehaving servers and odd inputs found in review: each test pins one
 //! behaviour the SPEC asks for in a corner the main suites do not reach.
 
-mod support;
-
+use crate::support::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 
