@@ -16,7 +16,7 @@ use crate::support::*;
 
 use serde_json::Value;
 use std::fs;
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::Path;
 use std::sync::Once;
@@ -1162,24 +1162,7 @@ fn ignore_sigxfsz() {
 /// Whether SIGXFSZ is ignored in `pid` (the `SigIgn` mask), i.e. the
 /// child really inherited [`ignore_sigxfsz`].
 fn ignores_sigxfsz(pid: u32) -> bool {
-    in_signal_mask(pid, &["SigIgn"], libc::SIGXFSZ)
-}
-
-fn limit_file_size(pid: u32, bytes: u64) {
-    let limit = libc::rlimit {
-        rlim_cur: bytes,
-        rlim_max: bytes,
-    };
-    // SAFETY: `limit` is a valid rlimit for the call; no old value asked.
-    let r = unsafe {
-        libc::prlimit(
-            pid as libc::pid_t,
-            libc::RLIMIT_FSIZE,
-            &limit,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(r, 0, "prlimit: {}", io::Error::last_os_error());
+    in_signal_mask(pid, &["SigIgn"], SIGXFSZ)
 }
 
 #[test]

@@ -38,13 +38,6 @@ fn only_user_content(body: &Value) -> String {
         .to_string()
 }
 
-/// A usage error (exit 2) that never reached the server.
-fn assert_usage_error(out: &Output, server: &Server) -> String {
-    let (line, _) = assert_error_lines(out, 2, false);
-    assert_no_connections(server);
-    line
-}
-
 /// A path under the temp dir that does not exist.
 fn missing_path(tag: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!(
@@ -78,19 +71,6 @@ fn assert_proxied(proxy_rx: &Receiver<String>, origin: &Server, out: &Output) {
         assert_eq!(got[0].path, "http://example.invalid:9/v1/chat/completions");
     }
     assert_eq!(got[0].method, "POST");
-}
-
-fn assert_no_key(out: &Output) {
-    assert!(
-        !out.stdout_str().contains(TEST_KEY),
-        "the key leaked on stdout\n{}",
-        out.report()
-    );
-    assert!(
-        !out.stderr_str().contains(TEST_KEY),
-        "the key leaked on stderr\n{}",
-        out.report()
-    );
 }
 
 // ---------------------------------------------------------------------------

@@ -9,10 +9,6 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
 /// Serves one TLS connection with a complete SSE answer; returns the base URL.
 fn tls_server() -> (String, std::thread::JoinHandle<()>) {
     let certs = CertificateDer::pem_file_iter(fixture("server.pem"))
