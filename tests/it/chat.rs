@@ -19,7 +19,6 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::Path;
-use std::sync::Once;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
@@ -1146,28 +1145,18 @@ fn file_modified_in_place_by_another_program_during_the_run_is_not_overwritten()
 // 9. A save that fails
 // ---------------------------------------------------------------------------
 
-/// Tests run as root, so a read-only directory stops nothing. A file size
-/// limit does: the child's RLIMIT_FSIZE is lowered while it is held
-/// mid-stream, so writing the new file fails with EFBIG. SIGXFSZ is ignored
-/// in this process first; an ignored signal stays ignored across fork and
-/// exec, so the child gets the error instead of being killed.
-fn ignore_sigxfsz() {
-    static ONCE: Once = Once::new();
-    // SAFETY: setting a signal to SIG_IGN installs no handler code.
-    ONCE.call_once(|| unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    });
-}
-
 /// Whether SIGXFSZ is ignored in `pid` (the `SigIgn` mask), i.e. the
-/// child really inherited [`ignore_sigxfsz`].
+/// child really started with it ignored.
 fn ignores_sigxfsz(pid: u32) -> bool {
     in_signal_mask(pid, &["SigIgn"], SIGXFSZ)
 }
 
+/// Tests run as root, so a read-only directory stops nothing. A file size
+/// limit does: the child's RLIMIT_FSIZE is lowered while it is held
+/// mid-stream, so writing the new file fails with EFBIG. The child starts
+/// with SIGXFSZ ignored, so it gets the error instead of being killed.
 #[test]
 fn failed_save_is_exit_1_naming_file_and_leaves_it_alone() {
-    ignore_sigxfsz();
     for existing in [true, false] {
         let dir = TempDir::new(&format!("savefail-{existing}"));
         if existing {
@@ -1177,6 +1166,7 @@ fn failed_save_is_exit_1_naming_file_and_leaves_it_alone() {
         let server = Server::start(vec![held_answer(" done")]);
         let run = run_in(&dir, &server)
             .args(["-c", "c.json", "second?"])
+            .ignore_signal(SIGXFSZ)
             .spawn();
         assert!(run.wait_stdout_contains(b"partial", T), "no output");
         assert!(

@@ -2,25 +2,23 @@
 //! line ends with the documented error rather than an out-of-memory death.
 //!
 //! The stream is replayed with `--from-sse -` so no server is in the way; the
-//! child's peak RSS comes from `wait4` on that very process.
+//! child's peak RSS is its own `VmHWM`, never the test process's.
 
 use crate::support::*;
 use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
 /// Runs `orstream --from-sse -` on `repeats` copies of `event` (then
-/// `tail`), returning (exit code, an upper bound of peak RSS in KiB, stderr).
-// The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
-#[allow(clippy::zombie_processes)]
+/// `tail`), returning (exit code, peak RSS in KiB as it exits, stderr).
 fn replay(event: &'static [u8], repeats: usize, tail: &'static [u8]) -> (i32, i64, String) {
-    let mut child = orstream()
-        .args(["--from-sse", "-"])
-        .command()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn orstream");
+    let mut child = orstream().args(["--from-sse", "-"]).spawn_child(|c| {
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+    });
+    // Before any input: until then the child cannot exit.
+    watch_peak(child.id());
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         let block: Vec<u8> = event
@@ -42,20 +40,13 @@ fn replay(event: &'static [u8], repeats: usize, tail: &'static [u8]) -> (i32, i6
         let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
         s
     });
-    let mut status = 0;
-    // SAFETY: all-zero bytes are a valid rusage.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: plain syscall on our own child; `usage` and `status` outlive it.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed");
+    let peak = peak_at_exit(child.id());
+    let status = child.wait().expect("wait for orstream");
     feeder.join().unwrap();
-    let code = if status & 0x7f == 0 {
-        (status >> 8) & 0xff
-    } else {
-        128 + (status & 0x7f)
-    };
-    (code, usage.ru_maxrss, err_reader.join().unwrap())
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    (code, peak, err_reader.join().unwrap())
 }
 
 const EVENT: &[u8] = br#"data: {"id":"gen-1780944361-X5HAtL0Z2NQp8nHAiT6F","object":"chat.completion.chunk","created":1780944361,"model":"anthropic/claude-4.5-haiku-20251001","provider":"Amazon Bedrock","choices":[{"index":0,"delta":{"content":" word","role":"assistant"},"finish_reason":null,"native_finish_reason":null}]}
@@ -67,14 +58,11 @@ const END: &[u8] =
 /// Replays `repeats` events and returns the child's peak RSS once all their
 /// text has reached stdout, while the child still waits for the stream's end.
 fn peak_after(repeats: usize) -> i64 {
-    let mut child = orstream()
-        .args(["--from-sse", "-"])
-        .command()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn orstream");
+    let mut child = orstream().args(["--from-sse", "-"]).spawn_child(|c| {
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+    });
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         let block: Vec<u8> = EVENT

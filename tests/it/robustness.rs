@@ -255,14 +255,11 @@ fn usage_errors_for_odd_combinations() {
 /// even though the read cannot be interrupted (the watchdog path).
 #[test]
 fn ctrl_c_on_a_stalled_replay_still_ends_the_line() {
-    let mut child = orstream()
-        .args(["--from-sse", "-"])
-        .command()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = orstream().args(["--from-sse", "-"]).spawn_child(|c| {
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+    });
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(chunk("part").as_bytes()).unwrap();
     stdin.flush().unwrap();

@@ -5,11 +5,11 @@
 //! instead of the CI job.
 
 use super::{lock, sys, Server, HARD_TIMEOUT};
-use std::ffi::{OsStr, OsString};
+use std::ffi::{c_int, OsStr, OsString};
 use std::fs::File;
 use std::io::{self, ErrorKind, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
@@ -135,8 +135,12 @@ fn read_stoppable(mut pipe: ChildStdout, mut wake: PipeReader, cap: &Capture) {
         }
     }
     // Close the pipe before announcing `done`, so `close_stdout` returning
-    // means the child's next write will fail.
+    // means the child's next write will fail. A child being spawned at this
+    // moment by another test holds a copy of every descriptor until its exec
+    // closes them; wait for that, or the "closed" pipe could still take a
+    // write.
     drop(pipe);
+    drop(lock(&SPAWNING));
     cap.finish();
 }
 
@@ -148,6 +152,10 @@ enum StdinMode {
     Terminal,
 }
 
+/// Held while a child is spawned, from the fork to its exec: the only time
+/// another process holds copies of this process's pipes.
+static SPAWNING: Mutex<()> = Mutex::new(());
+
 /// Builder for a hermetic run of the `orstream` binary.
 #[derive(Debug, Clone)]
 pub struct Cmd {
@@ -158,6 +166,9 @@ pub struct Cmd {
     stdin: StdinMode,
     current_dir: Option<OsString>,
     stdout_limit: Option<usize>,
+    /// Set to SIG_IGN in the child only: the test process shares its signal
+    /// dispositions with every other test's children.
+    ignored_signals: Vec<c_int>,
 }
 
 /// The real binary with a cleared environment: only `PATH` (from the test
@@ -171,6 +182,7 @@ pub fn orstream() -> Cmd {
         stdin: StdinMode::Null,
         current_dir: None,
         stdout_limit: None,
+        ignored_signals: Vec::new(),
     }
 }
 
@@ -260,6 +272,13 @@ impl Cmd {
         self
     }
 
+    /// `sig` starts out ignored in the child (an ignored signal stays
+    /// ignored across exec), without touching the test process.
+    pub fn ignore_signal(mut self, sig: c_int) -> Self {
+        self.ignored_signals.push(sig);
+        self
+    }
+
     /// The command line for reports, env changes shown as an `env` prefix
     /// (on top of the hermetic base).
     pub fn cmdline(&self) -> String {
@@ -292,9 +311,9 @@ impl Cmd {
         parts.join(" ")
     }
 
-    /// The hermetic `Command` with the args, env and directory set, for a
-    /// test that wires the child's stdio itself; stdio is left to it.
-    pub fn command(&self) -> Command {
+    /// The hermetic `Command`, args, env and directory set; stdio is left
+    /// to the caller.
+    fn command(&self) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args).env_clear();
         cmd.env(
@@ -311,7 +330,22 @@ impl Cmd {
         if let Some(dir) = &self.current_dir {
             cmd.current_dir(dir);
         }
+        for &sig in &self.ignored_signals {
+            // SAFETY: `ignore_signal` makes one async-signal-safe call.
+            unsafe { cmd.pre_exec(move || sys::ignore_signal(sig)) };
+        }
         cmd
+    }
+
+    /// Starts the child with its stdio wired by `wire`, for a test that
+    /// reads or writes the pipes itself; no timeout, no capture.
+    pub fn spawn_child(self, wire: impl FnOnce(&mut Command) -> &mut Command) -> Child {
+        let cmdline = self.cmdline();
+        let mut cmd = self.command();
+        wire(&mut cmd);
+        let _spawning = lock(&SPAWNING);
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn `{cmdline}`: {e}"))
     }
 
     /// Runs to completion, with a hard 30 s timeout (kill + panic).
@@ -336,9 +370,11 @@ impl Cmd {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
 
         let started = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn `{cmdline}`: {e}"));
+        let spawned = {
+            let _spawning = lock(&SPAWNING);
+            cmd.spawn()
+        };
+        let mut child = spawned.unwrap_or_else(|e| panic!("cannot spawn `{cmdline}`: {e}"));
 
         let mut stdin_hold = terminal;
         if let Some(mut stdin) = child.stdin.take() {

@@ -1,10 +1,10 @@
 //! System calls std does not offer, through the `libc` crate (signals,
-//! waits that do not reap, poll, FIFOs, ptys, rlimits, the listen backlog),
-//! and the process state only /proc tells.
+//! waits that do not reap, poll, FIFOs, ptys, rlimits, the listen backlog,
+//! ptrace), and the process state only /proc tells.
 //!
 //! Linux-only, as the whole suite is.
 
-use std::ffi::{c_int, CStr, CString};
+use std::ffi::{c_int, c_void, CStr, CString};
 use std::fs::{File, OpenOptions};
 use std::io::{self, ErrorKind};
 use std::net::TcpListener;
@@ -124,6 +124,16 @@ pub fn limit_file_size(pid: u32, bytes: u64) {
     check(r, "prlimit").unwrap();
 }
 
+/// Sets `sig` to SIG_IGN. Only async-signal-safe calls: it runs between
+/// fork and exec, in a child spawned by a process full of threads.
+pub(super) fn ignore_signal(sig: c_int) -> io::Result<()> {
+    // SAFETY: SIG_IGN installs no handler code.
+    if unsafe { libc::signal(sig, libc::SIG_IGN) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// listen(2) again on a bound listener, to change its accept backlog.
 pub(super) fn set_backlog(listener: &TcpListener, backlog: c_int) {
     // SAFETY: listen(2) on a socket we own; no memory involved.
@@ -132,6 +142,70 @@ pub(super) fn set_backlog(listener: &TcpListener, backlog: c_int) {
         "listen",
     )
     .unwrap();
+}
+
+/// Traces the child `pid` only to be stopped at its exit, so that
+/// [`at_exit`] can look at it while its memory is still mapped.
+pub(super) fn trace_exit(pid: u32) -> io::Result<()> {
+    // SAFETY: PTRACE_SEIZE reads no memory; the options travel in `data`.
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_SEIZE,
+            pid as libc::pid_t,
+            std::ptr::null_mut::<c_void>(),
+            libc::PTRACE_O_TRACEEXIT as usize as *mut c_void,
+        )
+    };
+    check(r as c_int, "ptrace(PTRACE_SEIZE)")
+}
+
+/// Lets the child traced by [`trace_exit`] run, passing its signals on,
+/// until it stops at its exit; runs `look` then and lets it go. Must be
+/// called on the thread that called `trace_exit` (the tracer is a thread).
+pub(super) fn at_exit<T>(pid: u32, look: impl FnOnce() -> T) -> io::Result<T> {
+    let exit_stop = libc::SIGTRAP | (libc::PTRACE_EVENT_EXIT << 8);
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::__WALL) };
+        match check(r, "waitpid") {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if !libc::WIFSTOPPED(status) {
+            return Err(io::Error::other(format!(
+                "the child ended without its exit stop (wait status {status:#x})"
+            )));
+        }
+        if status >> 8 == exit_stop {
+            let seen = look();
+            ptrace(libc::PTRACE_DETACH, pid, 0)?;
+            return Ok(seen);
+        }
+        // A signal on its way to the child is delivered; other stops
+        // (ptrace events) just go on.
+        let sig = if status >> 16 == 0 {
+            libc::WSTOPSIG(status)
+        } else {
+            0
+        };
+        ptrace(libc::PTRACE_CONT, pid, sig)?;
+    }
+}
+
+/// A ptrace(2) request that reads no memory; `sig` travels in `data`.
+fn ptrace(request: libc::c_uint, pid: u32, sig: c_int) -> io::Result<()> {
+    // SAFETY: CONT and DETACH take no pointers.
+    let r = unsafe {
+        libc::ptrace(
+            request,
+            pid as libc::pid_t,
+            std::ptr::null_mut::<c_void>(),
+            sig as usize as *mut c_void,
+        )
+    };
+    check(r as c_int, "ptrace")
 }
 
 /// Bounded poll for conditions no channel can report (kernel state seen
