@@ -71,10 +71,6 @@ fn answer_in(pieces: &[&str]) -> Reply {
     Reply::sse(&refs)
 }
 
-fn answer(text: &str) -> Reply {
-    answer_in(&[text])
-}
-
 /// "partial", then the server waits for [`Server::release`] before the rest
 /// of a clean answer: a run held mid-stream.
 fn held_answer(rest: &str) -> Reply {

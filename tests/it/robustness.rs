@@ -169,7 +169,7 @@ fn head_closing_stdout_while_the_server_is_silent_closes_the_socket() {
 fn ssl_cert_file_is_not_read_for_plain_http() {
     // Many systems set SSL_CERT_FILE globally: a plain-http call never uses
     // TLS, so it neither pays for parsing the bundle nor fails on a bad one.
-    let server = Server::start(vec![Reply::sse(&[&chunk("x"), &finish("stop"), DONE])]);
+    let server = Server::start(vec![answer("x")]);
     let out = orstream_at(&server)
         .env("SSL_CERT_FILE", "/nonexistent/ca.pem")
         .arg("hi")
@@ -221,7 +221,7 @@ fn request_file_with_bom_and_a_models_list() {
         "bom.json",
         "\u{feff}{\"models\":[\"a/x\",\"b/y\"],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}".as_bytes(),
     );
-    let server = Server::start(vec![Reply::sse(&[&chunk("ok"), &finish("stop"), DONE])]);
+    let server = Server::start(vec![answer("ok")]);
     let out = orstream_at(&server)
         .env("OPENROUTER_MODEL", "env/m")
         .arg("--request")
@@ -281,7 +281,7 @@ fn ctrl_c_on_a_stalled_replay_still_ends_the_line() {
 #[test]
 fn a_large_prompt_arrives_whole() {
     let doc: String = (0..200_000).map(|i| format!("line {i}\n")).collect();
-    let server = Server::start(vec![Reply::sse(&[&chunk("ok"), &finish("stop"), DONE])]);
+    let server = Server::start(vec![answer("ok")]);
     let out = orstream_at(&server)
         .stdin(doc.clone())
         .arg("Summarise")

@@ -1,6 +1,6 @@
 //! Black-box tests of SPEC §3 (reading the stream), §4 (what is written) and
 //! §5 (ending, errors, exit codes, retries), against the scripted loopback
-//! server from `tests/support`. Stdout is compared byte for byte.
+//! server from `support::server`. Stdout is compared byte for byte.
 
 use crate::support::*;
 

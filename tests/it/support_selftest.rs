@@ -1,4 +1,4 @@
-//! Self-tests for the scripted test server in `tests/support`, driven by a
+//! Self-tests for the scripted test server in `support::server`, driven by a
 //! raw `TcpStream` client so they do not depend on the `orstream` binary.
 
 use crate::support::*;

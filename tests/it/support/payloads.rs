@@ -74,9 +74,14 @@ pub fn c(text: &str) -> String {
     ev(&cp(text))
 }
 
+/// A clean answer: `text` in one chunk, `finish_reason: stop`, `[DONE]`.
+pub fn answer(text: &str) -> Reply {
+    Reply::sse(&[&chunk(text), &finish("stop"), DONE])
+}
+
 /// One clean answer, "Hi".
 pub fn hi_reply() -> Reply {
-    Reply::sse(&[&chunk("Hi"), &finish("stop"), DONE])
+    answer("Hi")
 }
 
 /// A server that answers one request with [`hi_reply`].

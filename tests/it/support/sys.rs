@@ -75,7 +75,7 @@ pub(super) fn wait_readable<const N: usize>(fds: [RawFd; N]) -> io::Result<[bool
 }
 
 /// mkfifo(3) with mode 0600.
-pub fn mkfifo(path: &Path) {
+pub(super) fn mkfifo(path: &Path) {
     let c = CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
     // SAFETY: `c` is a valid NUL-terminated path.
     check(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, "mkfifo").unwrap();
@@ -83,7 +83,7 @@ pub fn mkfifo(path: &Path) {
 
 /// A pseudo-terminal: (master, slave). While the master stays open, a read
 /// of the slave blocks, as a terminal nobody types into would.
-pub fn open_pty() -> (File, File) {
+pub(super) fn open_pty() -> (File, File) {
     // SAFETY: plain libc calls; every return value is checked, the master fd
     // is owned by a File at once, and ptsname_r NUL-terminates `name` on
     // success.
