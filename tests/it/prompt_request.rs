@@ -2,12 +2,10 @@
 //! wire by the scripted loopback server, plus the usage errors that must stop
 //! it before any connection.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
@@ -39,13 +37,6 @@ fn only_user_content(body: &Value) -> String {
         .to_string()
 }
 
-/// A usage error (exit 2) that never reached the server.
-fn assert_usage_error(out: &Output, server: &Server) -> String {
-    let (line, _) = assert_error_lines(out, 2, false);
-    assert_no_connections(server);
-    line
-}
-
 /// A path under the temp dir that does not exist.
 fn missing_path(tag: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!(
@@ -56,10 +47,18 @@ fn missing_path(tag: &str) -> PathBuf {
     p
 }
 
-/// Asserts the proxy saw a request for `http://example.invalid:9/v1/...`
-/// (a CONNECT tunnel or an absolute-form request) and that it reached the
-/// origin with the right path.
-fn assert_proxied(proxy_rx: &Receiver<String>, origin: &Server, out: &Output) {
+/// Runs `orstream --base-url http://example.invalid:9/v1 hi`, `set` naming
+/// a loopback proxy (its URL given) to a "Hi" origin, and asserts the proxy
+/// saw a request for `http://example.invalid:9/v1/...` (a CONNECT tunnel or
+/// an absolute-form request) that reached the origin with the right path.
+fn assert_proxied(set: impl FnOnce(Cmd, &str) -> Cmd) {
+    let origin = hi_server();
+    let (proxy, proxy_rx) = start_proxy(origin.addr());
+    let out = set(
+        orstream().args(["--base-url", "http://example.invalid:9/v1", "hi"]),
+        &proxy,
+    )
+    .run();
     let line = proxy_rx
         .recv_timeout(T)
         .unwrap_or_else(|_| panic!("the proxy saw no request\n{}", out.report()));
@@ -79,19 +78,6 @@ fn assert_proxied(proxy_rx: &Receiver<String>, origin: &Server, out: &Output) {
         assert_eq!(got[0].path, "http://example.invalid:9/v1/chat/completions");
     }
     assert_eq!(got[0].method, "POST");
-}
-
-fn assert_no_key(out: &Output) {
-    assert!(
-        !out.stdout_str().contains(TEST_KEY),
-        "the key leaked on stdout\n{}",
-        out.report()
-    );
-    assert!(
-        !out.stderr_str().contains(TEST_KEY),
-        "the key leaked on stderr\n{}",
-        out.report()
-    );
 }
 
 // ---------------------------------------------------------------------------
@@ -697,7 +683,7 @@ fn body_always_streams_with_usage_and_no_deprecated_usage_field() {
 fn redirect_is_not_followed() {
     let server = Server::start(vec![
         Reply::status(302, "text/plain", "", &[("Location", "http://elsewhere/x")]),
-        Reply::sse(&[&chunk("Hi"), &finish("stop"), DONE]),
+        hi_reply(),
     ]);
     let out = orstream_at(&server).arg("hi").run();
     let (line, _) = assert_error_lines(&out, 5, false);
@@ -709,24 +695,12 @@ fn redirect_is_not_followed() {
 
 #[test]
 fn http_proxy_is_used_for_the_request() {
-    let origin = hi_server();
-    let (proxy, rx) = start_proxy(origin.addr());
-    let out = orstream()
-        .args(["--base-url", "http://example.invalid:9/v1", "hi"])
-        .env("HTTP_PROXY", &proxy)
-        .run();
-    assert_proxied(&rx, &origin, &out);
+    assert_proxied(|c, proxy| c.env("HTTP_PROXY", proxy));
 }
 
 #[test]
 fn lowercase_proxy_variable_is_used() {
-    let origin = hi_server();
-    let (proxy, rx) = start_proxy(origin.addr());
-    let out = orstream()
-        .args(["--base-url", "http://example.invalid:9/v1", "hi"])
-        .env("https_proxy", &proxy)
-        .run();
-    assert_proxied(&rx, &origin, &out);
+    assert_proxied(|c, proxy| c.env("https_proxy", proxy));
 }
 
 #[test]
@@ -747,56 +721,12 @@ fn no_proxy_naming_the_host_disables_the_proxy() {
 #[test]
 fn all_proxy_beats_http_proxy() {
     let trap = Server::start(vec![]);
-    let origin = hi_server();
-    let (proxy, rx) = start_proxy(origin.addr());
-    let out = orstream()
-        .args(["--base-url", "http://example.invalid:9/v1", "hi"])
-        .env("HTTP_PROXY", trap.url())
-        .env("HTTPS_PROXY", trap.url())
-        .env("ALL_PROXY", &proxy)
-        .run();
-    assert_proxied(&rx, &origin, &out);
+    assert_proxied(|c, proxy| {
+        c.env("HTTP_PROXY", trap.url())
+            .env("HTTPS_PROXY", trap.url())
+            .env("ALL_PROXY", proxy)
+    });
     assert_no_connections(&trap);
-}
-
-#[test]
-fn ssl_cert_file_missing_is_a_usage_error() {
-    let path = missing_path("ca.pem");
-    let out = orstream()
-        .args([
-            "--base-url",
-            "https://127.0.0.1:1/v1",
-            "--retries",
-            "0",
-            "hi",
-        ])
-        .env("SSL_CERT_FILE", &path)
-        .run();
-    let (line, _) = assert_error_lines(&out, 2, false);
-    assert!(line.contains("SSL_CERT_FILE"), "{}", out.report());
-    assert!(
-        line.contains(&path.display().to_string()),
-        "{}",
-        out.report()
-    );
-}
-
-#[test]
-fn ssl_cert_file_with_garbage_is_a_usage_error() {
-    let file = TempFile::new("garbage.pem", "this is not a PEM bundle\n\x01\x02\n");
-    let out = orstream()
-        .args([
-            "--base-url",
-            "https://127.0.0.1:1/v1",
-            "--retries",
-            "0",
-            "hi",
-        ])
-        .env("SSL_CERT_FILE", file.path())
-        .run();
-    let (line, _) = assert_error_lines(&out, 2, false);
-    assert!(line.contains("SSL_CERT_FILE"), "{}", out.report());
-    assert!(line.contains(&file.name()), "{}", out.report());
 }
 
 // ---------------------------------------------------------------------------

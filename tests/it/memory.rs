@@ -2,44 +2,23 @@
 //! line ends with the documented error rather than an out-of-memory death.
 //!
 //! The stream is replayed with `--from-sse -` so no server is in the way; the
-//! child's peak RSS comes from `wait4` on that very process.
+//! child's peak RSS is its own `VmHWM`, never the test process's.
 
+use crate::support::*;
 use std::io::Write;
-use std::process::{Command, Stdio};
-
-#[repr(C)]
-#[derive(Default)]
-struct Timeval {
-    sec: i64,
-    usec: i64,
-}
-
-/// `struct rusage` on Linux: two timevals, then 14 longs (ru_maxrss first, in KiB).
-#[repr(C)]
-#[derive(Default)]
-struct Rusage {
-    utime: Timeval,
-    stime: Timeval,
-    longs: [i64; 14],
-}
-
-extern "C" {
-    fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut Rusage) -> i32;
-}
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
 
 /// Runs `orstream --from-sse -` on `repeats` copies of `event` (then
-/// `tail`), returning (exit code, an upper bound of peak RSS in KiB, stderr).
-// The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
-#[allow(clippy::zombie_processes)]
+/// `tail`), returning (exit code, peak RSS in KiB as it exits, stderr).
 fn replay(event: &'static [u8], repeats: usize, tail: &'static [u8]) -> (i32, i64, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orstream"))
-        .args(["--from-sse", "-"])
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn orstream");
+    let mut child = orstream().args(["--from-sse", "-"]).spawn_child(|c| {
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+    });
+    // Before any input: until then the child cannot exit.
+    watch_peak(child.id());
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         let block: Vec<u8> = event
@@ -61,19 +40,13 @@ fn replay(event: &'static [u8], repeats: usize, tail: &'static [u8]) -> (i32, i6
         let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
         s
     });
-    let mut status = 0;
-    let mut usage = Rusage::default();
-    let pid = child.id() as i32;
-    // SAFETY: plain syscall on our own child; `usage` and `status` outlive it.
-    let r = unsafe { wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed");
+    let peak = peak_at_exit(child.id());
+    let status = child.wait().expect("wait for orstream");
     feeder.join().unwrap();
-    let code = if status & 0x7f == 0 {
-        (status >> 8) & 0xff
-    } else {
-        128 + (status & 0x7f)
-    };
-    (code, usage.longs[0], err_reader.join().unwrap())
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    (code, peak, err_reader.join().unwrap())
 }
 
 const EVENT: &[u8] = br#"data: {"id":"gen-1780944361-X5HAtL0Z2NQp8nHAiT6F","object":"chat.completion.chunk","created":1780944361,"model":"anthropic/claude-4.5-haiku-20251001","provider":"Amazon Bedrock","choices":[{"index":0,"delta":{"content":" word","role":"assistant"},"finish_reason":null,"native_finish_reason":null}]}
@@ -82,26 +55,14 @@ const EVENT: &[u8] = br#"data: {"id":"gen-1780944361-X5HAtL0Z2NQp8nHAiT6F","obje
 const END: &[u8] =
     b"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
 
-/// The child's own peak RSS in KiB (`VmHWM`). `wait4`'s `ru_maxrss` cannot
-/// be used for this: Linux carries the spawning process's peak across
-/// `exec`, so it would hide the child's growth behind the test harness's.
-fn vm_hwm(pid: u32) -> i64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// Replays `repeats` events and returns the child's peak RSS once all their
 /// text has reached stdout, while the child still waits for the stream's end.
 fn peak_after(repeats: usize) -> i64 {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orstream"))
-        .args(["--from-sse", "-"])
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn orstream");
+    let mut child = orstream().args(["--from-sse", "-"]).spawn_child(|c| {
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+    });
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         let block: Vec<u8> = EVENT

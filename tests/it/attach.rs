@@ -5,26 +5,19 @@
 //! retry-identical body, a file that changes size mid-send, `-v`, and the
 //! peak memory with a 100 MiB attachment.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use std::ffi::{CStr, CString};
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::ops::Range;
-use std::os::fd::FromRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::net::{Shutdown, TcpListener};
 use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::thread;
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
 const MIB: u64 = 1024 * 1024;
@@ -52,52 +45,6 @@ const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 fn png(len: usize) -> Vec<u8> {
     fixture(PNG_MAGIC, len, 1)
-}
-
-/// A FIFO whose writer thread feeds `bytes` once a reader opens it.
-struct Fifo {
-    path: PathBuf,
-    writer: Option<JoinHandle<io::Result<()>>>,
-}
-
-impl Fifo {
-    fn new(dir: &TempDir, name: &str, bytes: Vec<u8>) -> Fifo {
-        let path = dir.path().join(name);
-        let c = CString::new(path.as_os_str().as_bytes()).unwrap();
-        // SAFETY: `c` is a valid NUL-terminated path.
-        let r = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
-        assert_eq!(r, 0, "mkfifo: {}", io::Error::last_os_error());
-        let p = path.clone();
-        let writer = thread::spawn(move || {
-            let mut f = OpenOptions::new().write(true).open(&p)?;
-            f.write_all(&bytes)
-        });
-        Fifo {
-            path,
-            writer: Some(writer),
-        }
-    }
-
-    fn arg(&self) -> String {
-        path_arg(&self.path)
-    }
-}
-
-impl Drop for Fifo {
-    fn drop(&mut self) {
-        // A writer still blocked in open (orstream never opened the FIFO)
-        // gets a reader and then EPIPE, so the thread ends.
-        if let Ok(r) = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&self.path)
-        {
-            drop(r);
-        }
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -139,25 +86,14 @@ fn content_string(rec: &Received) -> String {
 
 /// A usage error (exit 2) naming `-a ARG`, sent to no one.
 fn assert_attach_error(out: &Output, server: &Server, arg: &str) -> String {
-    let line = assert_error_lines(out, 2, false).0;
+    let line = assert_usage_error(out, server);
     let want = format!("orstream: error: -a {arg}: ");
     assert!(
         line.starts_with(&want),
         "the error does not start with {want:?}\n{}",
         out.report()
     );
-    assert_no_connections(server);
     line
-}
-
-fn assert_no_key(out: &Output) {
-    for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-        assert!(
-            !String::from_utf8_lossy(bytes).contains(TEST_KEY),
-            "the API key appears on {name}\n{}",
-            out.report()
-        );
-    }
 }
 
 fn assert_sized(rec: &Received) {
@@ -176,119 +112,26 @@ fn assert_sized(rec: &Received) {
     );
 }
 
-// ---------------------------------------------------------------------------
-// Raw JSON: spans of the body exactly as sent (key order, escapes)
-// ---------------------------------------------------------------------------
-
-fn skip_ws(s: &[u8], mut i: usize) -> usize {
-    while s.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
-        i += 1;
-    }
-    i
-}
-
-/// The index after the string starting at `s[i] == '"'`.
-fn string_end(s: &[u8], i: usize) -> usize {
-    let mut j = i + 1;
-    loop {
-        match s[j] {
-            b'\\' => j += 2,
-            b'"' => return j + 1,
-            _ => j += 1,
-        }
-    }
-}
-
-/// The index after the JSON value starting at `s[i]`.
-fn value_end(s: &[u8], i: usize) -> usize {
-    match s[i] {
-        b'"' => string_end(s, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            loop {
-                match s[j] {
-                    b'"' => {
-                        j = string_end(s, j);
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return j + 1;
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-        }
-        _ => {
-            let mut j = i;
-            while j < s.len() && !b",}] \t\r\n".contains(&s[j]) {
-                j += 1;
-            }
-            j
-        }
-    }
-}
-
-/// The items of the array or the members of the object opening at `s[open]`:
-/// (the decoded key, or "" for an array item; the value's span).
-fn children(s: &[u8], open: usize) -> Vec<(String, Range<usize>)> {
-    let close = if s[open] == b'{' { b'}' } else { b']' };
-    let mut out = Vec::new();
-    let mut i = skip_ws(s, open + 1);
-    if s[i] == close {
-        return out;
-    }
-    loop {
-        let mut key = String::new();
-        if close == b'}' {
-            let end = string_end(s, i);
-            key = serde_json::from_slice(&s[i..end]).expect("a JSON key");
-            i = skip_ws(s, end);
-            assert_eq!(s[i], b':', "no colon after key {key:?}");
-            i = skip_ws(s, i + 1);
-        }
-        let end = value_end(s, i);
-        out.push((key, i..end));
-        i = skip_ws(s, end);
-        match s[i] {
-            b',' => i = skip_ws(s, i + 1),
-            c if c == close => return out,
-            c => panic!("unexpected {:?} in JSON", c as char),
-        }
-    }
-}
-
-fn member(s: &[u8], open: usize, key: &str) -> Range<usize> {
-    children(s, open)
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, r)| r)
-        .unwrap_or_else(|| panic!("no {key:?} in {}", String::from_utf8_lossy(&s[open..])))
-}
-
-/// The raw JSON text of each part of the last message's `content` array.
+/// The raw JSON text of each part of the last message's `content` array,
+/// exactly as sent (key order, escapes): what `file_part` and `text_part`
+/// spell out.
 fn raw_parts(rec: &Received) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        messages: Vec<Message<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Message<'a> {
+        #[serde(borrow)]
+        content: &'a RawValue,
+    }
     let _ = user_message(rec); // valid JSON, and the last message is the user's
-    let s = &rec.body[..];
-    let top = skip_ws(s, 0);
-    let messages = member(s, top, "messages");
-    let last = children(s, messages.start).pop().expect("no messages").1;
-    let content = member(s, last.start, "content");
-    assert_eq!(
-        s[content.start],
-        b'[',
-        "content is not an array: {}",
-        String::from_utf8_lossy(&s[content.clone()])
-    );
-    children(s, content.start)
-        .into_iter()
-        .map(|(_, r)| String::from_utf8(s[r].to_vec()).expect("UTF-8 part"))
-        .collect()
+    let body: Body = serde_json::from_slice(&rec.body).expect("a request body");
+    let content = body.messages.last().expect("no messages").content;
+    let parts: Vec<&RawValue> = serde_json::from_str(content.get())
+        .unwrap_or_else(|_| panic!("content is not an array: {}", content.get()));
+    parts.iter().map(|p| p.get().to_string()).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -1203,88 +1046,16 @@ fn dev_stdin_as_a_path_is_read_whole() {
     assert_sized(&rec);
 }
 
-/// A pseudo-terminal: (master, slave). The master stays open so a read of
-/// the slave blocks, as a terminal nobody types into would.
-fn open_pty() -> (File, File) {
-    // SAFETY: plain libc calls; every return value is checked, and the
-    // name buffer is NUL-terminated by ptsname_r on success.
-    unsafe {
-        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
-        assert!(m >= 0, "posix_openpt: {}", io::Error::last_os_error());
-        let master = File::from_raw_fd(m);
-        assert_eq!(libc::grantpt(m), 0, "grantpt");
-        assert_eq!(libc::unlockpt(m), 0, "unlockpt");
-        let mut name = [0 as libc::c_char; 128];
-        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
-        let name = CStr::from_ptr(name.as_ptr()).to_str().unwrap().to_string();
-        let slave = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY)
-            .open(&name)
-            .expect("open pty slave");
-        (master, slave)
-    }
-}
-
-/// The hermetic command, with a terminal as stdin (which `Cmd` cannot do).
-fn run_with_terminal_stdin(args: &[&str]) -> Output {
-    let (master, slave) = open_pty();
-    let cmdline = format!("orstream {} < (a terminal)", args.join(" "));
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_orstream"))
-        .args(args)
-        .env_clear()
-        .env(
-            "PATH",
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-        )
-        .env("OPENROUTER_API_KEY", TEST_KEY)
-        .stdin(Stdio::from(slave))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn orstream");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let (res, timed_out) = match rx.recv_timeout(T) {
-        Ok(r) => (r, false),
-        Err(_) => {
-            // SAFETY: kill(2) on our own child, not yet reaped.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            (rx.recv_timeout(T).expect("killed child reaped"), true)
-        }
-    };
-    drop(master);
-    let res = res.expect("wait for orstream");
-    let out = Output {
-        status: res.status.code(),
-        signal: res.status.signal(),
-        stdout: res.stdout,
-        stderr: res.stderr,
-        cmdline,
-        elapsed: started.elapsed(),
-    };
-    if timed_out {
-        panic!(
-            "orstream did not exit within {T:?} (waiting on the terminal?); killed it\n{}",
-            out.report()
-        );
-    }
-    out
-}
-
 #[test]
 fn with_an_attachment_a_terminal_stdin_is_not_read_nor_an_error() {
     let dir = TempDir::new("attach");
     let img = png(30);
     let path = dir.file("photo.png", &img);
     let server = hi_server();
-    let url = server.url();
-    let out = run_with_terminal_stdin(&["--base-url", &url, "-a", &path]);
+    let out = orstream_at(&server)
+        .args(["-a", &path])
+        .stdin_terminal()
+        .run();
     out.assert_code(0);
     assert_eq!(out.stdout_str(), "Hi\n", "{}", out.report());
     let got = server.received();
@@ -1295,8 +1066,10 @@ fn with_an_attachment_a_terminal_stdin_is_not_read_nor_an_error() {
 #[test]
 fn dash_with_a_terminal_stdin_is_a_usage_error() {
     let server = hi_server();
-    let url = server.url();
-    let out = run_with_terminal_stdin(&["--base-url", &url, "-a", "-", "q"]);
+    let out = orstream_at(&server)
+        .args(["-a", "-", "q"])
+        .stdin_terminal()
+        .run();
     assert_error_lines(&out, 2, false);
     assert_no_connections(&server);
 }
@@ -1565,22 +1338,6 @@ fn a_retry_sends_a_byte_identical_body() {
 // 8. A file that changes size while it is sent
 // ---------------------------------------------------------------------------
 
-/// Reads a request head byte by byte, so nothing of the body is consumed.
-fn read_head(s: &mut TcpStream) -> io::Result<String> {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if s.read(&mut b)? == 0 {
-            return Err(io::Error::new(
-                ErrorKind::UnexpectedEof,
-                "closed in the head",
-            ));
-        }
-        head.push(b[0]);
-    }
-    Ok(String::from_utf8_lossy(&head).into_owned())
-}
-
 fn head_value(head: &str, name: &str) -> Option<String> {
     head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
@@ -1607,7 +1364,7 @@ fn assert_size_change_is_fatal(name: &str, new_len: u64) {
         let result = (|| -> io::Result<(String, u64)> {
             let (mut s, _) = listener.accept()?;
             s.set_read_timeout(Some(HARD_TIMEOUT))?;
-            let head = read_head(&mut s)?;
+            let head = String::from_utf8_lossy(&read_head(&mut s)?).into_owned();
             OpenOptions::new()
                 .write(true)
                 .open(&target)?
@@ -1729,13 +1486,6 @@ fn the_key_never_appears_in_any_output_with_attachments() {
 // 10. Memory: a 100 MiB attachment, streamed
 // ---------------------------------------------------------------------------
 
-/// The child's own peak RSS in KiB (`VmHWM`), as `tests/memory.rs` reads it.
-fn vm_hwm(pid: u32) -> i64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 struct Drained {
     head: String,
     length: u64,
@@ -1751,7 +1501,7 @@ struct Drained {
 fn drain_and_measure(listener: TcpListener, pid: u32) -> io::Result<Drained> {
     let (mut s, _) = listener.accept()?;
     s.set_read_timeout(Some(HARD_TIMEOUT))?;
-    let head = read_head(&mut s)?;
+    let head = String::from_utf8_lossy(&read_head(&mut s)?).into_owned();
     let length: u64 = head_value(&head, "content-length")
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| io::Error::other(format!("no Content-Length in {head:?}")))?;
@@ -1861,7 +1611,7 @@ fn an_endless_device_of_unknown_kind_is_refused_without_reading_it_all() {
 fn a_server_that_takes_no_body_bytes_times_out_as_idle() {
     let dir = TempDir::new("stalled-upload");
     // Far more than loopback's socket buffers can hold.
-    let path = sparse_pdf(&dir, 64 << 20);
+    let path = dir.sparse("big.pdf", b"%PDF-1.7\n", 64 << 20);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (head_tx, head_rx) = mpsc::channel();
@@ -1871,7 +1621,7 @@ fn a_server_that_takes_no_body_bytes_times_out_as_idle() {
         conn.set_read_timeout(Some(HARD_TIMEOUT)).unwrap();
         // Read only up to the end of the head, then hold the connection,
         // reading nothing, until the client has exited.
-        read_head_only(&mut conn);
+        let _ = read_head(&mut conn);
         head_tx.send(()).unwrap();
         let _ = done_rx.recv_timeout(HARD_TIMEOUT);
         // A retry would have connected meanwhile (it waits in the backlog).
@@ -1908,13 +1658,13 @@ fn a_server_that_takes_no_body_bytes_times_out_as_idle() {
 #[test]
 fn a_large_body_refused_before_it_is_sent_is_exit_5_with_the_message() {
     let dir = TempDir::new("early-413");
-    let path = sparse_pdf(&dir, 8 << 20);
+    let path = dir.sparse("big.pdf", b"%PDF-1.7\n", 8 << 20);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
         conn.set_read_timeout(Some(HARD_TIMEOUT)).unwrap();
-        let head = read_head_only(&mut conn);
+        let head = read_head(&mut conn).expect("a request head");
         let body = r#"{"error":{"message":"request entity too large","code":413}}"#;
         let reply = format!(
             "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -1957,24 +1707,4 @@ fn a_large_body_refused_before_it_is_sent_is_exit_5_with_the_message() {
     assert!(head.contains("expect: 100-continue"), "{head}");
     assert_eq!(extra, 0, "body bytes were sent after the refusal");
     assert!(!retried, "a 413 is not retried");
-}
-
-/// A sparse `big.pdf` of `len` bytes in `dir`: quick to make, any size.
-fn sparse_pdf(dir: &TempDir, len: u64) -> PathBuf {
-    let path = dir.join("big.pdf");
-    let mut f = File::create(&path).unwrap();
-    f.write_all(b"%PDF-1.7\n").unwrap();
-    f.set_len(len).unwrap();
-    path
-}
-
-/// Reads a request up to the end of its head, one byte at a time, so that
-/// not one byte of the body is taken off the socket.
-fn read_head_only(conn: &mut TcpStream) -> Vec<u8> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
-        head.push(byte[0]);
-    }
-    head
 }

@@ -5,10 +5,8 @@
 //! tested through the hidden `ORSTREAM_PRETEND_TTY=stderr` hook, and stderr
 //! is replayed through a tiny terminal emulator to check what stays on screen.
 
-mod support;
-
+use crate::support::*;
 use std::time::Duration;
-use support::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -12,15 +12,13 @@
 //! to it (`-c c.json`), so messages can be checked for FILE as given and the
 //! directory listed for anything left behind.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use serde_json::Value;
 use std::fs;
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::Path;
-use std::sync::Once;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
@@ -71,10 +69,6 @@ fn answer_in(pieces: &[&str]) -> Reply {
     events.push(DONE.to_string());
     let refs: Vec<&str> = events.iter().map(String::as_str).collect();
     Reply::sse(&refs)
-}
-
-fn answer(text: &str) -> Reply {
-    answer_in(&[text])
 }
 
 /// "partial", then the server waits for [`Server::release`] before the rest
@@ -1147,45 +1141,18 @@ fn file_modified_in_place_by_another_program_during_the_run_is_not_overwritten()
 // 9. A save that fails
 // ---------------------------------------------------------------------------
 
+/// Whether SIGXFSZ is ignored in `pid` (the `SigIgn` mask), i.e. the
+/// child really started with it ignored.
+fn ignores_sigxfsz(pid: u32) -> bool {
+    in_signal_mask(pid, &["SigIgn"], SIGXFSZ)
+}
+
 /// Tests run as root, so a read-only directory stops nothing. A file size
 /// limit does: the child's RLIMIT_FSIZE is lowered while it is held
-/// mid-stream, so writing the new file fails with EFBIG. SIGXFSZ is ignored
-/// in this process first; an ignored signal stays ignored across fork and
-/// exec, so the child gets the error instead of being killed.
-fn ignore_sigxfsz() {
-    static ONCE: Once = Once::new();
-    // SAFETY: setting a signal to SIG_IGN installs no handler code.
-    ONCE.call_once(|| unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    });
-}
-
-/// Whether SIGXFSZ is ignored in `pid` (the `SigIgn` mask), i.e. the
-/// child really inherited [`ignore_sigxfsz`].
-fn ignores_sigxfsz(pid: u32) -> bool {
-    in_signal_mask(pid, &["SigIgn"], libc::SIGXFSZ)
-}
-
-fn limit_file_size(pid: u32, bytes: u64) {
-    let limit = libc::rlimit {
-        rlim_cur: bytes,
-        rlim_max: bytes,
-    };
-    // SAFETY: `limit` is a valid rlimit for the call; no old value asked.
-    let r = unsafe {
-        libc::prlimit(
-            pid as libc::pid_t,
-            libc::RLIMIT_FSIZE,
-            &limit,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(r, 0, "prlimit: {}", io::Error::last_os_error());
-}
-
+/// mid-stream, so writing the new file fails with EFBIG. The child starts
+/// with SIGXFSZ ignored, so it gets the error instead of being killed.
 #[test]
 fn failed_save_is_exit_1_naming_file_and_leaves_it_alone() {
-    ignore_sigxfsz();
     for existing in [true, false] {
         let dir = TempDir::new(&format!("savefail-{existing}"));
         if existing {
@@ -1195,6 +1162,7 @@ fn failed_save_is_exit_1_naming_file_and_leaves_it_alone() {
         let server = Server::start(vec![held_answer(" done")]);
         let run = run_in(&dir, &server)
             .args(["-c", "c.json", "second?"])
+            .ignore_signal(SIGXFSZ)
             .spawn();
         assert!(run.wait_stdout_contains(b"partial", T), "no output");
         assert!(

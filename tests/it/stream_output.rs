@@ -1,11 +1,9 @@
 //! Black-box tests of SPEC §3 (reading the stream), §4 (what is written) and
 //! §5 (ending, errors, exit codes, retries), against the scripted loopback
-//! server from `tests/support`. Stdout is compared byte for byte.
+//! server from `support::server`. Stdout is compared byte for byte.
 
-mod support;
-use support::*;
+use crate::support::*;
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
@@ -71,14 +69,6 @@ fn single_warning(out: &Output) -> String {
 
 fn parse(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s:?}"))
-}
-
-/// A port on 127.0.0.1 that nothing listens on.
-fn dead_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    port
 }
 
 // ---------------------------------------------------------------------------

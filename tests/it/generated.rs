@@ -1,6 +1,6 @@
 //! Completions and the man page are generated from the clap definition and
 //! committed; this test fails when they are stale.
-//! Regenerate with `ORSTREAM_REGENERATE=1 cargo test --test generated`.
+//! Regenerate with `ORSTREAM_REGENERATE=1 cargo test --test it generated`.
 
 use clap_complete::Shell;
 use std::path::{Path, PathBuf};
@@ -44,7 +44,7 @@ fn completions_and_man_page_are_fresh() {
     stale.extend(check(&root().join("man/orstream.1"), &man));
     assert!(
         stale.is_empty(),
-        "{}\nregenerate with: ORSTREAM_REGENERATE=1 cargo test --test generated",
+        "{}\nregenerate with: ORSTREAM_REGENERATE=1 cargo test --test it generated",
         stale.join("\n")
     );
 }

@@ -1,8 +1,7 @@
-//! Self-tests for the scripted test server in `tests/support`, driven by a
+//! Self-tests for the scripted test server in `support::server`, driven by a
 //! raw `TcpStream` client so they do not depend on the `orstream` binary.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};

@@ -1,30 +1,17 @@
 //! Misbehaving servers and odd inputs found in review: each test pins one
 //! behaviour the SPEC asks for in a corner the main suites do not reach.
 
-mod support;
-
+use crate::support::*;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::*;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn temp_file(name: &str, content: &[u8]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("orstream-robust-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path
-}
 
 #[test]
 fn a_socks_proxy_is_used_not_a_crash() {
     // Nothing listens on that port: a one-line network error, no panic.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = dead_port();
     let out = orstream()
         .args([
             "--base-url",
@@ -50,14 +37,14 @@ fn a_socks_proxy_is_used_not_a_crash() {
 
 #[test]
 fn reasoning_line_is_ended_before_messages() {
-    let rec = temp_file(
+    let rec = TempFile::new(
         "reasoning-error.sse",
         b"data: {\"choices\":[{\"delta\":{\"reasoning\":\"thinking hard\"}}]}\n\ndata: {\"error\":{\"code\":502,\"message\":\"boom\"}}\n\n",
     );
     for json in [false, true] {
         let mut cmd = orstream()
             .args(["--reasoning", "-u", "--from-sse"])
-            .arg(&rec);
+            .arg(rec.path());
         if json {
             cmd = cmd.arg("--json");
         }
@@ -81,7 +68,7 @@ fn reasoning_line_is_ended_before_messages() {
 
 #[test]
 fn a_field_of_the_wrong_type_does_not_lose_the_text() {
-    let rec = temp_file(
+    let rec = TempFile::new(
         "wrong-types.sse",
         br#"data: {"id":12,"provider":{"name":"x"},"usage":{"prompt_tokens":1.5,"cost":"0.1"},"choices":[{"delta":{"content":"A"},"finish_reason":null}]}
 
@@ -93,18 +80,18 @@ data: [DONE]
 
 "#,
     );
-    let out = orstream().arg("--from-sse").arg(&rec).run();
+    let out = orstream().arg("--from-sse").arg(rec.path()).run();
     out.assert_code(0);
     assert_eq!(out.stdout_str(), "ABC\n");
 }
 
 #[test]
 fn a_bare_string_error_is_a_mid_stream_error() {
-    let rec = temp_file(
+    let rec = TempFile::new(
         "string-error.sse",
         b"data: {\"provider\":\"P\",\"choices\":[{\"delta\":{\"content\":\"part\"}}]}\n\ndata: {\"error\":\"overloaded\"}\n\n",
     );
-    let out = orstream().arg("--from-sse").arg(&rec).run();
+    let out = orstream().arg("--from-sse").arg(rec.path()).run();
     out.assert_code(6);
     assert_eq!(out.stdout_str(), "part\n");
     assert_eq!(
@@ -137,11 +124,11 @@ fn a_cut_connection_without_finish_reason_is_truncation() {
 
 #[test]
 fn ollama_empty_finish_reason_counts() {
-    let rec = temp_file(
+    let rec = TempFile::new(
         "ollama.sse",
         b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"\"}]}\n\n",
     );
-    let out = orstream().arg("--from-sse").arg(&rec).run();
+    let out = orstream().arg("--from-sse").arg(rec.path()).run();
     out.assert_code(0);
     assert_eq!(out.stdout_str(), "hi\n");
 }
@@ -182,7 +169,7 @@ fn head_closing_stdout_while_the_server_is_silent_closes_the_socket() {
 fn ssl_cert_file_is_not_read_for_plain_http() {
     // Many systems set SSL_CERT_FILE globally: a plain-http call never uses
     // TLS, so it neither pays for parsing the bundle nor fails on a bad one.
-    let server = Server::start(vec![Reply::sse(&[&chunk("x"), &finish("stop"), DONE])]);
+    let server = Server::start(vec![answer("x")]);
     let out = orstream_at(&server)
         .env("SSL_CERT_FILE", "/nonexistent/ca.pem")
         .arg("hi")
@@ -230,15 +217,15 @@ fn non_finite_numbers_are_usage_errors() {
 
 #[test]
 fn request_file_with_bom_and_a_models_list() {
-    let path = temp_file(
+    let path = TempFile::new(
         "bom.json",
         "\u{feff}{\"models\":[\"a/x\",\"b/y\"],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}".as_bytes(),
     );
-    let server = Server::start(vec![Reply::sse(&[&chunk("ok"), &finish("stop"), DONE])]);
+    let server = Server::start(vec![answer("ok")]);
     let out = orstream_at(&server)
         .env("OPENROUTER_MODEL", "env/m")
         .arg("--request")
-        .arg(&path)
+        .arg(path.path())
         .run();
     out.assert_code(0);
     let body = server.wait_request(WAIT).unwrap().json();
@@ -268,14 +255,11 @@ fn usage_errors_for_odd_combinations() {
 /// even though the read cannot be interrupted (the watchdog path).
 #[test]
 fn ctrl_c_on_a_stalled_replay_still_ends_the_line() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orstream"))
-        .args(["--from-sse", "-"])
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = orstream().args(["--from-sse", "-"]).spawn_child(|c| {
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+    });
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(chunk("part").as_bytes()).unwrap();
     stdin.flush().unwrap();
@@ -284,11 +268,7 @@ fn ctrl_c_on_a_stalled_replay_still_ends_the_line() {
     std::io::Read::read_exact(&mut stdout, &mut got).unwrap();
     assert_eq!(&got, b"part");
     let started = Instant::now();
-    extern "C" {
-        fn kill(pid: i32, sig: i32) -> i32;
-    }
-    // SAFETY: signalling our own child.
-    unsafe { kill(child.id() as i32, SIGINT) };
+    kill(child.id(), SIGINT).unwrap();
     let mut rest = Vec::new();
     std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
     let status = child.wait().unwrap();
@@ -301,7 +281,7 @@ fn ctrl_c_on_a_stalled_replay_still_ends_the_line() {
 #[test]
 fn a_large_prompt_arrives_whole() {
     let doc: String = (0..200_000).map(|i| format!("line {i}\n")).collect();
-    let server = Server::start(vec![Reply::sse(&[&chunk("ok"), &finish("stop"), DONE])]);
+    let server = Server::start(vec![answer("ok")]);
     let out = orstream_at(&server)
         .stdin(doc.clone())
         .arg("Summarise")

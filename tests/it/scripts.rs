@@ -4,8 +4,7 @@
 //! block out of a stream — byte for byte, however the answer is split into
 //! deltas, and streamed as it arrives.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::time::Duration;
 
@@ -141,11 +140,7 @@ fn schema_why(out: &Output) -> String {
 fn usage_error(args: &[&str]) -> String {
     let server = Server::start(vec![Reply::sse(&[&c("x"), &ev(STOP), DONE])]);
     let out = orstream_at(&server).args(args).arg("hi").run();
-    out.assert_code(2);
-    assert_stdout(&out, b"");
-    let (line, _) = error_lines(&out);
-    assert_no_connections(&server);
-    line
+    assert_usage_error(&out, &server)
 }
 
 fn assert_has(out_line: &str, needle: &str) {

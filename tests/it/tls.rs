@@ -1,18 +1,29 @@
 //! `SSL_CERT_FILE` replaces the built-in TLS roots (SPEC §2): a loopback TLS
 //! server with a certificate from a private test CA (tests/fixtures, valid
-//! for 100 years) is trusted only when SSL_CERT_FILE names that CA.
+//! for 100 years) is trusted only when SSL_CERT_FILE names that CA, and a
+//! bundle that is missing or holds no certificate is a usage error.
 
-mod support;
-
+use crate::support::*;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
-use support::*;
 
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+/// An https run with `SSL_CERT_FILE=path`, to a port nothing listens on:
+/// a bad bundle must be refused before any connection is tried.
+fn run_with_cert_file(path: impl AsRef<OsStr>) -> Output {
+    orstream()
+        .args([
+            "--base-url",
+            "https://127.0.0.1:1/v1",
+            "--retries",
+            "0",
+            "hi",
+        ])
+        .env("SSL_CERT_FILE", path)
+        .run()
 }
 
 /// Serves one TLS connection with a complete SSE answer; returns the base URL.
@@ -104,16 +115,7 @@ fn a_certificate_that_does_not_parse_is_a_usage_error() {
         "bad.pem",
         "-----BEGIN CERTIFICATE-----\nMIIBAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g\n-----END CERTIFICATE-----\n",
     );
-    let out = orstream()
-        .args([
-            "--base-url",
-            "https://127.0.0.1:1/v1",
-            "--retries",
-            "0",
-            "hi",
-        ])
-        .env("SSL_CERT_FILE", &pem)
-        .run();
+    let out = run_with_cert_file(&pem);
     out.assert_code(2);
     let (line, _) = error_lines(&out);
     assert!(
@@ -121,4 +123,27 @@ fn a_certificate_that_does_not_parse_is_a_usage_error() {
         "{}",
         out.report()
     );
+}
+
+#[test]
+fn ssl_cert_file_missing_is_a_usage_error() {
+    let dir = TempDir::new("no-ca");
+    let path = dir.join("ca.pem");
+    let out = run_with_cert_file(&path);
+    let (line, _) = assert_error_lines(&out, 2, false);
+    assert!(line.contains("SSL_CERT_FILE"), "{}", out.report());
+    assert!(
+        line.contains(&path.display().to_string()),
+        "{}",
+        out.report()
+    );
+}
+
+#[test]
+fn ssl_cert_file_with_garbage_is_a_usage_error() {
+    let file = TempFile::new("garbage.pem", "this is not a PEM bundle\n\x01\x02\n");
+    let out = run_with_cert_file(file.path());
+    let (line, _) = assert_error_lines(&out, 2, false);
+    assert!(line.contains("SSL_CERT_FILE"), "{}", out.report());
+    assert!(line.contains(&file.name()), "{}", out.report());
 }

@@ -1,0 +1,18 @@
+//! The integration tests, one crate: each module runs the real `orstream`
+//! binary against loopback servers and checks one part of the SPEC, and
+//! `support` is compiled once for all of them.
+
+mod support;
+
+mod attach;
+mod cancel;
+mod chat;
+mod generated;
+mod memory;
+mod prompt_request;
+mod robustness;
+mod scripts;
+mod stream_output;
+mod support_selftest;
+mod surface;
+mod tls;
