@@ -300,7 +300,7 @@ fn verbose_traces_without_the_key() {
         "TestProvider",
         "OPENROUTER PROCESSING",
         "first token",
-        "Authorization: [redacted]",
+        "Authorization: ***",
     ] {
         assert!(err.contains(part), "-v lacks {part:?}\n{}", out.report());
     }
