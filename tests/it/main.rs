@@ -8,6 +8,7 @@ mod attach;
 mod cancel;
 mod chat;
 mod generated;
+mod hostile;
 mod memory;
 mod prompt_request;
 mod robustness;

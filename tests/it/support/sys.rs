@@ -83,7 +83,7 @@ pub(super) fn mkfifo(path: &Path) {
 
 /// A pseudo-terminal: (master, slave). While the master stays open, a read
 /// of the slave blocks, as a terminal nobody types into would.
-pub(super) fn open_pty() -> (File, File) {
+pub fn open_pty() -> (File, File) {
     // SAFETY: plain libc calls; every return value is checked, the master fd
     // is owned by a File at once, and ptsname_r NUL-terminates `name` on
     // success.
