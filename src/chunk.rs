@@ -7,6 +7,7 @@
 use crate::text::one_line;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
@@ -183,6 +184,75 @@ fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
     Ok(())
 }
 
+/// Any JSON object, kept as its text (usage, reasoning details: reported
+/// or saved as received); anything else is `None`.
+fn raw_object<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<&'a RawValue>, D::Error> {
+    let raw = <&RawValue>::deserialize(d)?;
+    Ok(raw.get().starts_with('{').then_some(raw))
+}
+
+/// A list of JSON objects kept as their text; other elements are skipped,
+/// a non-list is `None`.
+fn raw_objects<'de: 'a, 'a, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<&'a RawValue>>, D::Error> {
+    struct V<'a>(PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+        type Value = Option<Vec<&'a RawValue>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                if raw.get().starts_with('{') {
+                    out.push(raw);
+                }
+            }
+            Ok(Some(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            drain_map(map).map(|()| None)
+        }
+        none_for_strings!();
+        none_for_scalars!();
+    }
+    d.deserialize_any(V(PhantomData))
+}
+
+/// A list of strings: other elements are skipped; a non-list is `None`.
+fn texts<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Text<'a>>>, D::Error> {
+    struct V<'a>(PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+        type Value = Option<Vec<Text<'a>>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(MaybeText(item)) = seq.next_element::<MaybeText<'a>>()? {
+                out.extend(item);
+            }
+            Ok(Some(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            drain_map(map).map(|()| None)
+        }
+        none_for_strings!();
+        none_for_scalars!();
+    }
+    d.deserialize_any(V(PhantomData))
+}
+
+/// A string, or nothing: a list element.
+struct MaybeText<'a>(Option<Text<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for MaybeText<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d).map(MaybeText)
+    }
+}
+
 /// One streamed chunk, or a whole non-streamed completion.
 #[derive(Debug, Default, Deserialize)]
 pub struct Chunk<'a> {
@@ -194,10 +264,14 @@ pub struct Chunk<'a> {
     pub provider: Option<Text<'a>>,
     #[serde(default, borrow, deserialize_with = "objects")]
     pub choices: Option<Vec<Choice<'a>>>,
-    #[serde(default, deserialize_with = "object")]
-    pub usage: Option<Usage>,
+    /// Reported as received (`--result`), read as [`Usage`] for `-u`.
+    #[serde(default, borrow, deserialize_with = "raw_object")]
+    pub usage: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "error")]
     pub error: Option<ApiError<'a>>,
+    /// Sources as bare URLs (Perplexity and others).
+    #[serde(default, borrow, deserialize_with = "texts")]
+    pub citations: Option<Vec<Text<'a>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -221,10 +295,68 @@ pub struct Delta<'a> {
     pub reasoning: Option<Text<'a>>,
     #[serde(default, borrow, deserialize_with = "text")]
     pub reasoning_content: Option<Text<'a>>,
-    #[serde(default, deserialize_with = "owned")]
-    pub tool_calls: Option<Vec<IgnoredAny>>,
+    #[serde(default, borrow, deserialize_with = "objects")]
+    pub tool_calls: Option<Vec<ToolCallDelta<'a>>>,
+    #[serde(default, borrow, deserialize_with = "objects")]
+    pub images: Option<Vec<ImagePart<'a>>>,
+    #[serde(default, borrow, deserialize_with = "objects")]
+    pub annotations: Option<Vec<Annotation<'a>>>,
+    #[serde(default, borrow, deserialize_with = "raw_objects")]
+    pub reasoning_details: Option<Vec<&'a RawValue>>,
 }
 
+/// A fragment of a tool call: fragments with the same `index` are one call.
+#[derive(Debug, Default, Deserialize)]
+pub struct ToolCallDelta<'a> {
+    #[serde(default, deserialize_with = "owned")]
+    pub index: Option<u64>,
+    #[serde(default, borrow, deserialize_with = "text")]
+    pub id: Option<Text<'a>>,
+    #[serde(default, borrow, rename = "type", deserialize_with = "text")]
+    pub kind: Option<Text<'a>>,
+    #[serde(default, borrow, deserialize_with = "object")]
+    pub function: Option<FunctionDelta<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FunctionDelta<'a> {
+    #[serde(default, borrow, deserialize_with = "text")]
+    pub name: Option<Text<'a>>,
+    #[serde(default, borrow, deserialize_with = "text")]
+    pub arguments: Option<Text<'a>>,
+}
+
+/// `{"type":"image_url","image_url":{"url":…}}`: a data URL or a link.
+#[derive(Debug, Default, Deserialize)]
+pub struct ImagePart<'a> {
+    #[serde(default, borrow, deserialize_with = "object")]
+    pub image_url: Option<ImageUrl<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ImageUrl<'a> {
+    #[serde(default, borrow, deserialize_with = "text")]
+    pub url: Option<Text<'a>>,
+}
+
+/// `{"type":"url_citation","url_citation":{"url":…,"title":…}}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Annotation<'a> {
+    #[serde(default, borrow, rename = "type", deserialize_with = "text")]
+    pub kind: Option<Text<'a>>,
+    #[serde(default, borrow, deserialize_with = "object")]
+    pub url_citation: Option<UrlCitation<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UrlCitation<'a> {
+    #[serde(default, borrow, deserialize_with = "text")]
+    pub url: Option<Text<'a>>,
+    #[serde(default, borrow, deserialize_with = "text")]
+    pub title: Option<Text<'a>>,
+}
+
+/// The usage figures `-u` prints; every one optional.
 #[derive(Debug, Default, Deserialize, Clone, PartialEq)]
 pub struct Usage {
     #[serde(default, deserialize_with = "owned")]
@@ -279,6 +411,14 @@ pub struct ErrorMetadata<'a> {
 pub struct ErrorBody<'a> {
     #[serde(default, borrow, deserialize_with = "error")]
     pub error: Option<ApiError<'a>>,
+}
+
+impl Usage {
+    /// The figures of a usage object as received; `None` when it has none
+    /// of the expected shape.
+    pub fn read(raw: &RawValue) -> Option<Usage> {
+        serde_json::from_str(raw.get()).ok()
+    }
 }
 
 impl<'a> Chunk<'a> {
@@ -506,7 +646,7 @@ mod tests {
             r#"{"choices":[],"usage":{"prompt_tokens":15,"completion_tokens":9,"total_tokens":24,"cost":0.00006,"prompt_tokens_details":{"cached_tokens":3},"completion_tokens_details":{"reasoning_tokens":2}}}"#,
         )
         .unwrap();
-        let u = c.usage.unwrap();
+        let u = Usage::read(c.usage.unwrap()).unwrap();
         assert_eq!(u.prompt_tokens, Some(15));
         assert_eq!(u.cost, Some(0.00006));
         assert_eq!(u.prompt_tokens_details.unwrap().cached_tokens, Some(3));
@@ -514,6 +654,63 @@ mod tests {
             u.completion_tokens_details.unwrap().reasoning_tokens,
             Some(2)
         );
+    }
+
+    #[test]
+    fn usage_is_kept_as_received_and_only_an_object() {
+        let c = Chunk::parse(r#"{"usage":{"cost":1.50,"z":[1,{"a":null}]}}"#).unwrap();
+        assert_eq!(
+            c.usage.unwrap().get(),
+            r#"{"cost":1.50,"z":[1,{"a":null}]}"#
+        );
+        for data in [r#"{"usage":[1]}"#, r#"{"usage":"x"}"#, r#"{"usage":null}"#] {
+            assert!(Chunk::parse(data).unwrap().usage.is_none(), "{data}");
+        }
+    }
+
+    #[test]
+    fn the_whole_answer_fields() {
+        let c = Chunk::parse(
+            r#"{"citations":["u1",5,"u2"],"choices":[{"delta":{"images":[{"type":"image_url","image_url":{"url":"data:x"}},3],"annotations":[{"type":"url_citation","url_citation":{"url":"a","title":"t"}}],"reasoning_details":[{"index":0},"x",{"index":1}],"tool_calls":[{"index":2,"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}"#,
+        )
+        .unwrap();
+        let cited: Vec<&str> = c.citations.iter().flatten().map(Text::as_str).collect();
+        assert_eq!(cited, ["u1", "u2"]);
+        let d = c.first_choice().unwrap().delta.as_ref().unwrap();
+        let image = d.images.as_ref().unwrap()[0].image_url.as_ref().unwrap();
+        assert_eq!(image.url.as_ref().unwrap().as_str(), "data:x");
+        assert_eq!(d.images.as_ref().unwrap().len(), 1);
+        let a = &d.annotations.as_ref().unwrap()[0];
+        assert_eq!(
+            a.url_citation
+                .as_ref()
+                .unwrap()
+                .title
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "t"
+        );
+        let details: Vec<&str> = d
+            .reasoning_details
+            .iter()
+            .flatten()
+            .map(|r| r.get())
+            .collect();
+        assert_eq!(details, [r#"{"index":0}"#, r#"{"index":1}"#]);
+        let call = &d.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(call.index, Some(2));
+        assert_eq!(call.kind.as_ref().unwrap().as_str(), "function");
+        // Wrong types read as absent, the text kept.
+        let c = Chunk::parse(
+            r#"{"citations":{"a":1},"choices":[{"delta":{"content":"A","images":"x","annotations":{},"reasoning_details":"r","tool_calls":[1]}}]}"#,
+        )
+        .unwrap();
+        assert!(c.citations.is_none());
+        let d = c.first_choice().unwrap().delta.as_ref().unwrap();
+        assert_eq!(d.text(), Some("A"));
+        assert!(d.images.is_none() && d.annotations.is_none() && d.reasoning_details.is_none());
+        assert!(!d.has_tool_calls());
     }
 
     #[test]

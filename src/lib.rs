@@ -56,7 +56,7 @@ mod text;
 mod ui;
 mod url;
 
-use crate::answer::{Answer, Keep};
+use crate::answer::{Answer, Keep, Wants};
 use crate::config::{ChatPlan, Config, Env, FileArg, Mode, OutputOptions, Ttys};
 use crate::exit::{classify, Failure, Kind};
 use crate::output::{say, Out};
@@ -181,7 +181,7 @@ fn chat(config: &Config, plan: &ChatPlan, started: Instant) -> anyhow::Result<()
         (None, Some(_)) => Keep::UpTo(stream::SCHEMA_CHECK_LIMIT),
         (None, None) => Keep::Nothing,
     };
-    let mut session = Session::new(output, Answer::new(keep));
+    let mut session = Session::new(output, Answer::new(Wants::text(keep)));
     let result = if is_json_type(&content_type) {
         client::read_body(resp, sse::MAX_LINE, &config.net)
             .map_err(anyhow::Error::from)
@@ -227,7 +227,7 @@ fn replay(output: &OutputOptions, source: &FileArg, started: Instant) -> anyhow:
         Some(_) => Keep::UpTo(stream::SCHEMA_CHECK_LIMIT),
         None => Keep::Nothing,
     };
-    let mut session = Session::new(output, Answer::new(keep));
+    let mut session = Session::new(output, Answer::new(Wants::text(keep)));
     let ui = Ui::new(output, started);
     let name = source.name();
     let read_error = |e: io::Error| {

@@ -43,7 +43,11 @@ pub fn finish(
     }
     if opts.usage {
         let a = &session.answer;
-        say(&ui.usage_line(a.model.as_deref(), a.provider.as_deref(), a.usage.as_ref()));
+        say(&ui.usage_line(
+            a.model.as_deref(),
+            a.provider.as_deref(),
+            a.usage().as_ref(),
+        ));
     }
     result
 }

@@ -10,13 +10,14 @@ mod sink;
 pub use end::{finish, SCHEMA_CHECK_LIMIT};
 pub use session::Session;
 
+use crate::answer::Carrier;
 use crate::chunk::Chunk;
 use crate::exit::{Failure, Kind};
 use crate::output::{say, Out};
 use crate::signal;
 use crate::sse::{Event, Splitter};
 use crate::ui::Ui;
-use session::{Carrier, Flow};
+use session::Flow;
 use std::io::{self, Read};
 
 /// What a read error means: `None` when it only ends the stream (a dropped

@@ -2,8 +2,8 @@
 //! sink and stderr; mid-stream errors; how the stream ended.
 
 use super::sink::Sink;
-use crate::answer::Answer;
-use crate::chunk::{Chunk, Delta, Text};
+use crate::answer::{Answer, Carrier, Step};
+use crate::chunk::{Chunk, Text};
 use crate::config::OutputOptions;
 use crate::exit::{Failure, Kind};
 use crate::output::{say, Out};
@@ -15,15 +15,6 @@ use std::borrow::Cow;
 pub enum Flow {
     More,
     Done,
-}
-
-/// Where a completion carries its text.
-#[derive(Clone, Copy)]
-pub enum Carrier {
-    /// A streamed chunk's `delta`.
-    Delta,
-    /// A whole completion's `message` (or a `delta`, for lenient servers).
-    Message,
 }
 
 pub struct Session {
@@ -131,25 +122,18 @@ impl Session {
         out: &mut Out,
         ui: &mut Ui,
     ) -> Result<(), Failure> {
-        let noted = self.answer.note(chunk);
+        let step = self.answer.apply(chunk, carrier);
         if self.verbose {
-            if let (true, Some(id)) = (noted.new_id, &chunk.id) {
+            if let (true, Some(id)) = (step.noted.new_id, &chunk.id) {
                 say(&format!("* generation id: {}", id.as_str()));
             }
-            if let (true, Some(p)) = (noted.new_provider, &chunk.provider) {
+            if let (true, Some(p)) = (step.noted.new_provider, &chunk.provider) {
                 say(&format!("* provider: {}", p.as_str()));
             }
         }
         // Text that arrives in the error chunk itself is part of the answer:
         // it is written before the error ends the stream.
-        let choice = chunk.first_choice();
-        let delta = choice.and_then(|c| match carrier {
-            Carrier::Message => c.message.as_ref().or(c.delta.as_ref()),
-            Carrier::Delta => c.delta.as_ref(),
-        });
-        if let Some(delta) = delta {
-            self.on_delta(delta, out, ui);
-        }
+        self.on_step(&step, out, ui);
         if let Some(err) = &chunk.error {
             let provider = chunk
                 .provider
@@ -167,16 +151,15 @@ impl Session {
             let message = format!("generation failed (native_finish_reason: {native})");
             return Err(self.stream_error(chunk.provider.as_ref().map(|p| p.as_str()), &message));
         }
-        if let Some(reason) = choice.and_then(|c| c.finish_reason.as_ref()) {
-            self.on_finish(reason.as_str(), ui);
+        if let Some(reason) = step.finish {
+            self.on_finish(reason, ui);
         }
         Ok(())
     }
 
+    /// The first finish reason: traced, and a warning when the answer was
+    /// cut or filtered.
     fn on_finish(&mut self, reason: &str, ui: &mut Ui) {
-        if !self.answer.finish(reason) {
-            return;
-        }
         if self.verbose {
             say(&format!("* finish_reason: {reason}"));
         }
@@ -194,8 +177,9 @@ impl Session {
         }
     }
 
-    fn on_delta(&mut self, delta: &Delta<'_>, out: &mut Out, ui: &mut Ui) {
-        if let Some(r) = delta.reasoning_text() {
+    /// What is written as it comes: reasoning, answer text, the tool note.
+    fn on_step(&mut self, step: &Step<'_>, out: &mut Out, ui: &mut Ui) {
+        if let Some(r) = step.reasoning {
             if self.show_reasoning {
                 ui.reasoning(r);
                 self.reasoning_open = !r.ends_with('\n');
@@ -203,8 +187,7 @@ impl Session {
                 ui.thinking();
             }
         }
-        if let Some(text) = delta.text() {
-            self.answer.push_text(text);
+        if let Some(text) = step.text {
             ui.first_token();
             if self.reasoning_open && self.sink.writes_text() {
                 ui.end_reasoning();
@@ -212,7 +195,7 @@ impl Session {
             }
             self.sink.text(text, out);
         }
-        if delta.has_tool_calls() && self.sink.writes_text() && !self.tool_note {
+        if step.tool_calls && self.sink.writes_text() && !self.tool_note {
             self.tool_note = true;
             ui.warn(
                 "the model asked to call tools; tool calls are not text (use --json to see them)",
