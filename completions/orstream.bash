@@ -23,7 +23,7 @@ _orstream() {
 
     case "${cmd}" in
         orstream)
-            opts="-s -a -c -m -t -o -H -n -u -v -q -x -h -V --system --request --no-stdin --attach --chat --model --temperature --max-tokens --top-p --seed --stop --reasoning-effort --option --header --base-url --api-key-file --connect-timeout --idle-timeout --retries --json --no-newline --reasoning --usage --verbose --quiet --schema --schema-multi --extract --from-sse --list-models --help --version"
+            opts="-s -a -c -m -t -o -H -n -u -v -q -x -h -V --system --request --no-stdin --attach --chat --model --temperature --max-tokens --top-p --seed --stop --reasoning-effort --option --header --base-url --api-key-file --connect-timeout --idle-timeout --retries --json --no-newline --reasoning --usage --verbose --quiet --schema --schema-multi --extract --result --images --web --from-sse --list-models --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -134,6 +134,10 @@ _orstream() {
                     return 0
                     ;;
                 --schema-multi)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --images)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

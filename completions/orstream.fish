@@ -24,6 +24,7 @@ complete -c orstream -l idle-timeout -d 'Seconds without any byte from the serve
 complete -c orstream -l retries -d 'Retries on connection failures, 408, 429, 500, 502, 503 and 504, never once output began; waits 0.5 s doubling (±25 %), or Retry-After, at most 60 s' -r
 complete -c orstream -l schema -d 'Ask for JSON matching SCHEMA: inline JSON Schema, a file, or \'name, age int, bio: a short bio\'; exit 8 if the answer is not such JSON' -r
 complete -c orstream -l schema-multi -d 'Like --schema, for a list: the answer is {"items": [...]}' -r
+complete -c orstream -l images -d 'Save the answer\'s images into DIR as image-N.EXT (never overwriting), and ask the model for images ("modalities": ["image", "text"])' -r -F
 complete -c orstream -l from-sse -d 'Replay a recorded SSE stream (`-` = stdin) exactly as a live one; no request is made' -r -F
 complete -c orstream -l no-stdin -d 'Ignore stdin entirely (for scripts that spawn orstream with a pipe that never closes)'
 complete -c orstream -l json -d 'Write each raw chunk as one JSON line (JSON Lines) instead of the text'
@@ -33,6 +34,8 @@ complete -c orstream -s u -l usage -d 'After the stream, print model, provider, 
 complete -c orstream -s v -l verbose -d 'Trace the request, status, generation id, provider, comments and timing on stderr'
 complete -c orstream -s q -l quiet -d 'No spinner and no warnings (errors still print)'
 complete -c orstream -s x -l extract -d 'Write only the contents of the first fenced code block, as it streams; exit 8 if there is none'
+complete -c orstream -l result -d 'Write no text while streaming; at the end, one JSON object on stdout: text, finish reason, exit status, error, warnings, model, usage, sources, images, tool calls, timing'
+complete -c orstream -l web -d 'Let the model search the web (OpenRouter\'s web_search tool); the sources are listed after the answer'
 complete -c orstream -l list-models -d 'List the model ids the server offers, sorted, one per line'
 complete -c orstream -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c orstream -s V -l version -d 'Print version'

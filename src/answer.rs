@@ -7,6 +7,7 @@
 //! object and the conversation file.
 
 use crate::chunk::{Chunk, Delta, ImagePart, Text, Usage};
+use crate::text::minify_json;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -243,7 +244,9 @@ impl Answer {
             replace(&mut self.model, m.as_str());
         }
         if let Some(u) = chunk.usage {
-            self.usage = Some(u.to_owned());
+            // As received, but on one line: the result object is one.
+            let compact = minify_json(u.get());
+            self.usage = RawValue::from_string(compact).ok();
         }
         noted
     }

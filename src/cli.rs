@@ -211,6 +211,21 @@ pub struct Args {
     #[arg(short = 'x', long, help_heading = "For scripts", conflicts_with_all = ["json", "schema", "schema_multi"])]
     pub extract: bool,
 
+    /// Write no text while streaming; at the end, one JSON object on stdout: text, finish reason,
+    /// exit status, error, warnings, model, usage, sources, images, tool calls, timing.
+    #[arg(long, help_heading = "The whole answer", conflicts_with = "json")]
+    pub result: bool,
+
+    /// Save the answer's images into DIR as image-N.EXT (never overwriting), and ask the model
+    /// for images ("modalities": ["image", "text"]).
+    #[arg(long, value_name = "DIR", help_heading = "The whole answer")]
+    pub images: Option<PathBuf>,
+
+    /// Let the model search the web (OpenRouter's web_search tool); the sources are listed after
+    /// the answer.
+    #[arg(long, help_heading = "The whole answer")]
+    pub web: bool,
+
     /// Replay a recorded SSE stream (`-` = stdin) exactly as a live one; no request is made.
     #[arg(long, value_name = "FILE", help_heading = "Other commands", conflicts_with_all = ["request", "list_models"])]
     pub from_sse: Option<PathBuf>,

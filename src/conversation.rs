@@ -2,6 +2,7 @@
 //! with the `--request` rules; the turn saved as the body sent plus the
 //! answer. The locking and the atomic replace are `atomic_file`'s.
 
+use crate::answer::Answer;
 use crate::atomic_file::{LockedFile, OpenError};
 use crate::body::{Body, Data, Layout};
 use crate::exit::{Failure, Kind};
@@ -52,9 +53,10 @@ impl Conversation {
         &self,
         sent: Map<String, Value>,
         data: Vec<Data>,
-        answer: &str,
+        answer: &Answer,
     ) -> Result<(), Failure> {
-        let saved = Value::Object(saved_body(sent, answer));
+        let text = answer.text().unwrap_or_default();
+        let saved = Value::Object(saved_body(sent, text, answer.reasoning_details()));
         let file = Body::new(&saved, data, Layout::Pretty)?;
         // Only its text is needed now: a long history is not held twice.
         drop(saved);
@@ -107,14 +109,23 @@ fn parse(bytes: Vec<u8>, name: &str) -> Result<Option<Map<String, Value>>, Failu
 
 /// The body to save: the body as sent without `stream` and
 /// `stream_options`, keys otherwise in their order, and the answer
-/// appended to `messages` as an assistant message. Takes the body by
-/// value: a long history is not copied.
-pub fn saved_body(mut sent: Map<String, Value>, answer: &str) -> Map<String, Value> {
+/// appended to `messages` as an assistant message — with the structured
+/// reasoning the stream sent, which the next turn hands back to the model.
+/// Takes the body by value: a long history is not copied.
+pub fn saved_body(
+    mut sent: Map<String, Value>,
+    answer: &str,
+    details: &[Map<String, Value>],
+) -> Map<String, Value> {
     // shift_remove: with preserve_order, `remove` would move the last key
     // into the hole.
     sent.shift_remove("stream");
     sent.shift_remove("stream_options");
-    let reply = serde_json::json!({"role": "assistant", "content": answer});
+    let mut reply = serde_json::json!({"role": "assistant", "content": answer});
+    if !details.is_empty() {
+        reply["reasoning_details"] =
+            Value::Array(details.iter().cloned().map(Value::Object).collect());
+    }
     match sent.get_mut("messages") {
         Some(Value::Array(messages)) => messages.push(reply),
         // A sent body always has the array; kept in place if it did not.
@@ -278,7 +289,7 @@ mod tests {
         let path = dir.file("c.json");
         fs::write(&path, BODY).unwrap();
         let chat = Conversation::open(&path).unwrap();
-        let saved = saved_body(chat.body().unwrap().clone(), "hello");
+        let saved = saved_body(chat.body().unwrap().clone(), "hello", &[]);
         let text = serde_json::to_string_pretty(&saved).unwrap();
         chat.save_with(&mut |w| w.write_all(text.as_bytes()))
             .unwrap();
@@ -293,7 +304,7 @@ mod tests {
             r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"q"}],"stream_options":{"include_usage":true},"temperature":0.5}"#,
         )
         .unwrap();
-        let saved = saved_body(sent, "é \"a\"");
+        let saved = saved_body(sent, "é \"a\"", &[]);
         assert_eq!(
             serde_json::to_string(&saved).unwrap(),
             r#"{"model":"m","messages":[{"role":"user","content":"q"},{"role":"assistant","content":"é \"a\""}],"temperature":0.5}"#
@@ -310,7 +321,7 @@ mod tests {
             serde_json::json!([{"role": "user", "content": big}]),
         );
         let ptr = sent["messages"][0]["content"].as_str().unwrap().as_ptr();
-        let saved = saved_body(sent, "a");
+        let saved = saved_body(sent, "a", &[]);
         // The same string buffer: moved, not copied.
         assert_eq!(
             saved["messages"][0]["content"].as_str().unwrap().as_ptr(),

@@ -40,11 +40,14 @@ mod exit;
 mod fence;
 mod fileid;
 mod files;
+mod image;
 mod input;
 mod models;
+mod outcome;
 mod output;
 mod prompt;
 mod request;
+mod result;
 mod schema;
 mod secret;
 mod signal;
@@ -56,7 +59,7 @@ mod text;
 mod ui;
 mod url;
 
-use crate::answer::{Answer, Keep, Wants};
+use crate::answer::Answer;
 use crate::config::{ChatPlan, Config, Env, FileArg, Mode, OutputOptions, Ttys};
 use crate::exit::{classify, Failure, Kind};
 use crate::output::{say, Out};
@@ -91,11 +94,15 @@ pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()>
     }
     Out::set_final_newline(config.output.final_newline);
     let started = Instant::now();
-    match &config.mode {
-        Mode::Chat(plan) => chat(&config, plan, started),
-        Mode::ListModels => models::list(&config.net, &config.output),
-        Mode::Replay(source) => replay(&config.output, source, started),
-    }
+    outcome::expect_result(&config.output, started);
+    let mut ended = None;
+    let result = match &config.mode {
+        Mode::Chat(plan) => chat(&config, plan, started, &mut ended),
+        Mode::ListModels => return models::list(&config.net, &config.output),
+        Mode::Replay(source) => replay(&config.output, source, started, &mut ended),
+    };
+    outcome::write_result(&result, ended).context("writing stdout")?;
+    result
 }
 
 /// Called from the signal thread right before the process exits with 130
@@ -104,6 +111,7 @@ pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()>
 /// is left as it was.
 pub fn on_forced_exit() {
     output::end_line_on_exit();
+    outcome::write_interrupted();
     atomic_file::cleanup_on_exit();
 }
 
@@ -141,8 +149,14 @@ fn parse_args(argv: Vec<OsString>) -> Result<Option<cli::Args>, anyhow::Error> {
     }
 }
 
-/// `orstream [PROMPT]…`: one chat request, streamed.
-fn chat(config: &Config, plan: &ChatPlan, started: Instant) -> anyhow::Result<()> {
+/// `orstream [PROMPT]…`: one chat request, streamed; `ended` gets the
+/// answer once the stream has ended, however it ended.
+fn chat(
+    config: &Config,
+    plan: &ChatPlan,
+    started: Instant,
+    ended: &mut Option<outcome::Ended>,
+) -> anyhow::Result<()> {
     let output = &config.output;
     let input::Prepared {
         conversation,
@@ -175,13 +189,8 @@ fn chat(config: &Config, plan: &ChatPlan, started: Instant) -> anyhow::Result<()
     }
     ui.waiting("waiting for the model");
 
-    let keep = match (&conversation, output.check.schema()) {
-        // A conversation saves the whole answer, whatever its size.
-        (Some(_), _) => Keep::All,
-        (None, Some(_)) => Keep::UpTo(stream::SCHEMA_CHECK_LIMIT),
-        (None, None) => Keep::Nothing,
-    };
-    let mut session = Session::new(output, Answer::new(Wants::text(keep)));
+    let wants = outcome::wants(output, conversation.is_some());
+    let mut session = Session::new(output, Answer::new(wants));
     let result = if is_json_type(&content_type) {
         client::read_body(resp, sse::MAX_LINE, &config.net)
             .map_err(anyhow::Error::from)
@@ -192,21 +201,22 @@ fn chat(config: &Config, plan: &ChatPlan, started: Instant) -> anyhow::Result<()
             client::stream_read_error(e, &config.net)
         })
     };
-    stream::finish(output, result, out, ui, &mut session)?;
+    let finished = stream::finish(output, result, out, &mut ui, &mut session);
     // From here on a signal exits at once: the save in progress is dropped.
     drop(streaming);
-    if let Some(conversation) = &conversation {
+    let saved = finished.and_then(|()| match &conversation {
         // A signal that came as the stream ended: 130, and FILE as it was.
-        if signal::interrupted() {
-            return Err(Failure::interrupted().into());
+        Some(_) if signal::interrupted() => Err(Failure::interrupted().into()),
+        Some(conversation) => {
+            // Its compact JSON copy is not needed any more, only the data.
+            let data = body.data().to_vec();
+            drop(body);
+            Ok(conversation.save(sent, data, &session.answer)?)
         }
-        // Its compact JSON copy is not needed any more, only the data.
-        let data = body.data().to_vec();
-        drop(body);
-        let answer = session.answer.text().unwrap_or_default();
-        conversation.save(sent, data, answer)?;
-    }
-    Ok(())
+        None => Ok(()),
+    });
+    *ended = Some(outcome::Ended::new(session, &ui));
+    saved
 }
 
 fn header<'a>(resp: &'a ureq::http::Response<ureq::Body>, name: &str) -> Option<&'a str> {
@@ -219,16 +229,17 @@ fn is_json_type(content_type: &str) -> bool {
 }
 
 /// `--from-sse FILE`: a recorded stream, printed as a live one would be.
-fn replay(output: &OutputOptions, source: &FileArg, started: Instant) -> anyhow::Result<()> {
+fn replay(
+    output: &OutputOptions,
+    source: &FileArg,
+    started: Instant,
+    ended: &mut Option<outcome::Ended>,
+) -> anyhow::Result<()> {
     let mut reader = input::open_recording(source)?;
     let _streaming = signal::streaming();
     let mut out = Out::stdout();
-    let keep = match output.check.schema() {
-        Some(_) => Keep::UpTo(stream::SCHEMA_CHECK_LIMIT),
-        None => Keep::Nothing,
-    };
-    let mut session = Session::new(output, Answer::new(Wants::text(keep)));
-    let ui = Ui::new(output, started);
+    let mut session = Session::new(output, Answer::new(outcome::wants(output, false)));
+    let mut ui = Ui::new(output, started);
     let name = source.name();
     let read_error = |e: io::Error| {
         Some(Failure::usage(format!(
@@ -236,9 +247,10 @@ fn replay(output: &OutputOptions, source: &FileArg, started: Instant) -> anyhow:
             exit::io_reason(&e)
         )))
     };
-    let mut ui = ui;
     let result = stream::pump(&mut *reader, &mut session, &mut out, &mut ui, &read_error);
-    stream::finish(output, result, out, ui, &mut session)
+    let finished = stream::finish(output, result, out, &mut ui, &mut session);
+    *ended = Some(outcome::Ended::new(session, &ui));
+    finished
 }
 
 /// Prints an error per the one-line rule and picks the exit code.

@@ -255,6 +255,18 @@ pub fn say(text: &str) {
     stderr_write(&line, Line::Clean);
 }
 
+/// One line on stderr without the prefix (the list of sources): the key
+/// hidden, control characters made visible.
+pub fn say_plain(text: &str) {
+    let line = redact(text);
+    let line = format!("{}\n", escape_controls(&line));
+    if SAME_TERMINAL.load(Ordering::SeqCst) && PARTIAL_LINE.load(Ordering::SeqCst) {
+        WAITING.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+        return;
+    }
+    stderr_write(&line, Line::Clean);
+}
+
 pub fn error_line(message: &str, hint: Option<&str>) {
     say(&format!("error: {message}"));
     if let Some(h) = hint {
@@ -266,6 +278,16 @@ pub fn error_line(message: &str, hint: Option<&str>) {
 /// open. The caller masks the key and escapes what a terminal must not get.
 pub fn stderr_raw(text: &str) {
     stderr_write(text, Line::Open);
+}
+
+/// Ends stderr's line if text (reasoning) left it open; a message that
+/// came meanwhile has ended it already.
+pub fn end_open_line() {
+    let mut line = STDERR.lock().unwrap_or_else(|p| p.into_inner());
+    if *line == Line::Open {
+        let _ = io::stderr().lock().write_all(b"\n");
+        *line = Line::Clean;
+    }
 }
 
 #[cfg(test)]

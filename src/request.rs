@@ -29,6 +29,10 @@ pub struct BodyOptions {
     pub require_parameters: bool,
     /// `-o KEY=VALUE`, in order.
     pub fields: Vec<(String, Value)>,
+    /// `--web`: OpenRouter's web search tool is appended to `tools`.
+    pub web: bool,
+    /// `--images`: `"modalities": ["image", "text"]` unless the body has them.
+    pub images: bool,
 }
 
 /// Parses one `-o KEY=VALUE`: VALUE is JSON when it parses, else a string.
@@ -90,6 +94,12 @@ pub fn build_body(
     set_shortcuts(&mut body, opts);
     for (key, value) in &opts.fields {
         body.insert(key.clone(), value.clone());
+    }
+    if opts.web {
+        add_web_search(&mut body);
+    }
+    if opts.images && !body.contains_key("modalities") {
+        body.insert("modalities".into(), json!(["image", "text"]));
     }
     if opts.require_parameters {
         require_parameters(&mut body);
@@ -180,6 +190,18 @@ fn set_shortcuts(body: &mut Map<String, Value>, opts: &BodyOptions) {
     }
     if let Some(format) = &opts.response_format {
         body.insert("response_format".into(), format.clone());
+    }
+}
+
+/// `--web`: `{"type": "openrouter:web_search"}` appended to `tools`
+/// (created when absent; a `tools` that is not a list is replaced).
+fn add_web_search(body: &mut Map<String, Value>) {
+    let tool = json!({"type": "openrouter:web_search"});
+    match body.get_mut("tools") {
+        Some(Value::Array(tools)) => tools.push(tool),
+        _ => {
+            body.insert("tools".into(), Value::Array(vec![tool]));
+        }
     }
 }
 
@@ -440,6 +462,33 @@ mod tests {
             json!({"require_parameters": false}),
             "an explicit setting wins"
         );
+    }
+
+    #[test]
+    fn web_and_images() {
+        let opts = BodyOptions {
+            web: true,
+            images: true,
+            ..BodyOptions::default()
+        };
+        let body = build_body(None, Some(json!("q")), &opts);
+        assert_eq!(body["tools"], json!([{"type": "openrouter:web_search"}]));
+        assert_eq!(body["modalities"], json!(["image", "text"]));
+        let base =
+            obj(json!({"messages": [], "tools": [{"type": "function"}], "modalities": ["text"]}));
+        let body = build_body(Some(base), None, &opts);
+        assert_eq!(
+            body["tools"],
+            json!([{"type": "function"}, {"type": "openrouter:web_search"}])
+        );
+        assert_eq!(body["modalities"], json!(["text"]), "the file wins");
+        let opts = BodyOptions {
+            images: true,
+            fields: vec![("modalities".into(), json!(["image"]))],
+            ..BodyOptions::default()
+        };
+        let body = build_body(None, Some(json!("q")), &opts);
+        assert_eq!(body["modalities"], json!(["image"]), "-o wins");
     }
 
     #[test]

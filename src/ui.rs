@@ -79,7 +79,11 @@ pub struct Ui {
     started: Instant,
     first_token: Option<Instant>,
     comments: u64,
+    /// Every warning of the run, once each (`--result` lists them, `-q`
+    /// or not).
     warned: Vec<String>,
+    /// How many of them went to stderr.
+    printed: usize,
     /// Masks the key in reasoning split across deltas.
     reasoning: Masker,
 }
@@ -96,6 +100,7 @@ impl Ui {
             first_token: None,
             comments: 0,
             warned: Vec::new(),
+            printed: 0,
             reasoning: Masker::new(),
         }
     }
@@ -167,23 +172,36 @@ impl Ui {
         let stderr = self.stderr;
         self.reasoning
             .finish(&mut |piece| write_reasoning(stderr, piece));
-        stderr_raw("\n");
+        crate::output::end_open_line();
     }
 
-    /// A warning, once per text, unless `-q`; printed by [`Ui::flush_warnings`].
+    /// A warning, once per text; printed by [`Ui::flush_warnings`].
     pub fn warn(&mut self, text: &str) {
-        if self.quiet || self.warned.iter().any(|w| w == text) {
-            return;
+        if !self.warned.iter().any(|w| w == text) {
+            self.warned.push(text.to_string());
         }
-        self.warned.push(text.to_string());
     }
 
-    /// Prints the warnings gathered during the stream (each once).
+    /// Prints the warnings gathered so far (each once), unless `-q`.
     pub fn flush_warnings(&mut self) {
-        for w in &self.warned {
-            say(&format!("warning: {w}"));
+        if !self.quiet {
+            for w in &self.warned[self.printed..] {
+                say(&format!("warning: {w}"));
+            }
         }
-        self.warned.clear();
+        self.printed = self.warned.len();
+    }
+
+    /// Every warning of the run, printed or not.
+    pub fn warnings(&self) -> &[String] {
+        &self.warned
+    }
+
+    /// A note (a saved image, a source): one line on stderr unless `-q`.
+    pub fn note(&mut self, text: &str) {
+        if !self.quiet {
+            say(text);
+        }
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -288,6 +306,7 @@ mod tests {
             verbose: false,
             quiet: false,
             stderr: Stderr::Plain,
+            images: None,
         }
     }
 

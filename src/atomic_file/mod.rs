@@ -30,7 +30,10 @@
 //! content, instead of being silently turned into a regular file.
 
 mod lock;
+mod publish;
 mod temps;
+
+pub use publish::publish;
 
 use crate::exit::io_reason;
 use crate::fileid::FileId;

@@ -7,7 +7,7 @@ use crate::exit::Failure;
 use crate::files;
 use crate::schema;
 use serde_json::{Map, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where the answer goes as it streams; chosen once per run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub enum SinkKind {
     JsonLines,
     /// `-x`: only the first fenced code block.
     Extract,
+    /// `--result`: nothing while streaming, one object at the end.
+    Result,
 }
 
 /// What the completed answer must be (SPEC §9); exit 8 when it is not.
@@ -66,6 +68,8 @@ pub struct OutputOptions {
     /// `-q`: no spinner, no warnings.
     pub quiet: bool,
     pub stderr: Stderr,
+    /// `--images DIR`: where the answer's images are saved.
+    pub images: Option<PathBuf>,
 }
 
 impl OutputOptions {
@@ -78,11 +82,13 @@ impl OutputOptions {
             (None, None, true) => Check::CodeBlock,
             (None, None, false) => Check::None,
         };
-        let sink = match (args.json, &check) {
-            (true, _) => SinkKind::JsonLines,
-            (false, Check::CodeBlock) => SinkKind::Extract,
-            (false, _) => SinkKind::Text,
+        let sink = match (args.json, args.result, &check) {
+            (true, _, _) => SinkKind::JsonLines,
+            (false, true, _) => SinkKind::Result,
+            (false, false, Check::CodeBlock) => SinkKind::Extract,
+            (false, false, _) => SinkKind::Text,
         };
+        let images = args.images.as_deref().map(images_dir).transpose()?;
         let dumb = env.get("TERM") == Some("dumb");
         let stderr = if ttys.stderr {
             Stderr::Terminal {
@@ -101,8 +107,24 @@ impl OutputOptions {
             verbose: args.verbose,
             quiet: args.quiet,
             stderr,
+            images,
         })
     }
+}
+
+/// `--images DIR`: an existing, writable directory, checked before the
+/// request (exit 2, naming DIR).
+fn images_dir(dir: &Path) -> Result<PathBuf, Failure> {
+    let bad = |why: &str| Failure::usage(format!("--images {}: {why}", dir.display()));
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(bad("not a directory")),
+        Err(e) => return Err(bad(&crate::exit::io_reason(&e))),
+    }
+    if !crate::files::may_write_in(dir) {
+        return Err(bad("not a writable directory"));
+    }
+    Ok(dir.to_path_buf())
 }
 
 /// SCHEMA argument → S, the JSON Schema object: inline JSON, a file, or

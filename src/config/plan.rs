@@ -201,5 +201,7 @@ fn body_options(
         require_parameters: response_format.is_some() && is_openrouter(&net.base_url),
         response_format,
         fields,
+        web: args.web,
+        images: args.images.is_some(),
     })
 }

@@ -3,9 +3,10 @@
 //! shape is checked, warnings and the usage line follow it.
 
 use super::Session;
+use crate::answer::Citation;
 use crate::config::{Check, OutputOptions};
 use crate::exit::{classify, Failure, Kind};
-use crate::output::{say, Out};
+use crate::output::{say, say_plain, Out};
 use crate::schema;
 use crate::signal;
 use crate::ui::Ui;
@@ -18,7 +19,7 @@ pub fn finish(
     opts: &OutputOptions,
     result: anyhow::Result<()>,
     mut out: Out,
-    mut ui: Ui,
+    ui: &mut Ui,
     session: &mut Session,
 ) -> anyhow::Result<()> {
     ui.stop_spinner();
@@ -29,17 +30,20 @@ pub fn finish(
             return result;
         }
     }
-    session.end(&mut out, &mut ui);
+    session.end(&mut out, ui);
     if let Err(e) = out.finish(opts.final_newline) {
         signal::shutdown();
         return Err(anyhow::Error::new(e).context("writing stdout"));
     }
-    let result =
-        result.and_then(|()| check_shape(&opts.check, session, &mut ui).map_err(Into::into));
-    // Warnings wait for the answer's last line, so they never land inside it.
+    let result = result.and_then(|()| check_shape(&opts.check, session, ui).map_err(Into::into));
+    // Sources and warnings wait for the answer's last line, so they never
+    // land inside it.
+    if !opts.quiet {
+        list_sources(session.answer.citations());
+    }
     ui.flush_warnings();
     if opts.verbose {
-        trace_timing(&ui);
+        trace_timing(ui);
     }
     if opts.usage {
         let a = &session.answer;
@@ -50,6 +54,20 @@ pub fn finish(
         ));
     }
     result
+}
+
+/// The answer's sources: `orstream: sources:`, then `  [N] TITLE <URL>`.
+fn list_sources(citations: &[Citation]) {
+    if citations.is_empty() {
+        return;
+    }
+    say("sources:");
+    for (n, c) in citations.iter().enumerate() {
+        match &c.title {
+            Some(title) => say_plain(&format!("  [{}] {title} <{}>", n + 1, c.url)),
+            None => say_plain(&format!("  [{}] <{}>", n + 1, c.url)),
+        }
+    }
 }
 
 /// `-v`: time to first token and in all.

@@ -4,6 +4,7 @@
 //! replay prints and exits exactly as the live stream would have.
 
 mod end;
+mod images;
 mod session;
 mod sink;
 

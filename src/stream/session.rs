@@ -1,6 +1,7 @@
 //! One stream's bookkeeping: each event's data → a chunk → the answer, the
 //! sink and stderr; mid-stream errors; how the stream ended.
 
+use super::images::Images;
 use super::sink::Sink;
 use crate::answer::{Answer, Carrier, Step};
 use crate::chunk::{Chunk, Text};
@@ -20,6 +21,7 @@ pub enum Flow {
 pub struct Session {
     pub answer: Answer,
     sink: Sink,
+    images: Images,
     verbose: bool,
     /// `--reasoning`: reasoning goes to stderr.
     show_reasoning: bool,
@@ -34,7 +36,8 @@ impl Session {
     pub fn new(opts: &OutputOptions, answer: Answer) -> Session {
         Session {
             answer,
-            sink: Sink::new(opts.sink),
+            sink: Sink::new(opts.sink, &opts.check),
+            images: Images::new(opts.images.clone()),
             verbose: opts.verbose,
             show_reasoning: opts.reasoning,
             not_json: 0,
@@ -52,6 +55,12 @@ impl Session {
             self.reasoning_open = false;
         }
         self.sink.end(out);
+        self.images.end(ui);
+    }
+
+    /// `--result -x`: the extracted block, `None` when there was none.
+    pub fn code(&self) -> Option<&str> {
+        self.sink.code()
     }
 
     /// `-x` saw no opening fence.
@@ -134,6 +143,9 @@ impl Session {
         // Text that arrives in the error chunk itself is part of the answer:
         // it is written before the error ends the stream.
         self.on_step(&step, out, ui);
+        if !step.images.is_empty() {
+            self.images.take(step.images, &mut self.answer, ui);
+        }
         if let Some(err) = &chunk.error {
             let provider = chunk
                 .provider

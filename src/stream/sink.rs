@@ -1,7 +1,7 @@
 //! Where the answer goes as it streams, chosen once per run: the text, the
 //! JSON lines, or the first fenced code block.
 
-use crate::config::SinkKind;
+use crate::config::{Check, SinkKind};
 use crate::fence::Extractor;
 use crate::output::Out;
 use crate::text::minify_json;
@@ -14,21 +14,31 @@ pub enum Sink {
     JsonLines,
     /// `-x`: the first fenced code block.
     Extract(Extractor),
+    /// `--result`: nothing while streaming; with `-x`, the block is kept
+    /// for the object's `code`.
+    Result {
+        fence: Option<Extractor>,
+        code: String,
+    },
 }
 
 impl Sink {
-    pub fn new(kind: SinkKind) -> Sink {
+    pub fn new(kind: SinkKind, check: &Check) -> Sink {
         match kind {
             SinkKind::Text => Sink::Text,
             SinkKind::JsonLines => Sink::JsonLines,
             SinkKind::Extract => Sink::Extract(Extractor::new()),
+            SinkKind::Result => Sink::Result {
+                fence: (*check == Check::CodeBlock).then(Extractor::new),
+                code: String::new(),
+            },
         }
     }
 
     /// Whether answer text reaches stdout (then reasoning and notes on
     /// stderr make way for it).
     pub fn writes_text(&self) -> bool {
-        !matches!(self, Sink::JsonLines)
+        matches!(self, Sink::Text | Sink::Extract(_))
     }
 
     /// One event's data that is JSON: `--json` writes it as one line.
@@ -49,20 +59,47 @@ impl Sink {
             Sink::Text => out.text(text),
             Sink::JsonLines => {}
             Sink::Extract(fence) => fence.push(text, &mut |code| out.text(code)),
+            Sink::Result {
+                fence: Some(fence),
+                code,
+            } => fence.push(text, &mut |piece| code.push_str(piece)),
+            Sink::Result { fence: None, .. } => {}
         }
     }
 
     /// The stream ended, however it ended: `-x` writes what it held back
     /// that is not a closing fence.
     pub fn end(&mut self, out: &mut Out) {
-        if let Sink::Extract(fence) = self {
-            fence.finish(&mut |code| out.text(code));
+        match self {
+            Sink::Extract(fence) => fence.finish(&mut |code| out.text(code)),
+            Sink::Result {
+                fence: Some(fence),
+                code,
+            } => fence.finish(&mut |piece| code.push_str(piece)),
+            _ => {}
         }
     }
 
     /// `-x` saw no opening fence.
     pub fn missed_code_block(&self) -> bool {
-        matches!(self, Sink::Extract(fence) if !fence.found())
+        match self {
+            Sink::Extract(fence)
+            | Sink::Result {
+                fence: Some(fence), ..
+            } => !fence.found(),
+            _ => false,
+        }
+    }
+
+    /// `--result -x`: the extracted block, `None` when there was none.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Sink::Result {
+                fence: Some(fence),
+                code,
+            } if fence.found() => Some(code),
+            _ => None,
+        }
     }
 }
 
