@@ -17,3 +17,4 @@ mod stream_output;
 mod support_selftest;
 mod surface;
 mod tls;
+mod whole;
