@@ -23,7 +23,7 @@ _orstream() {
 
     case "${cmd}" in
         orstream)
-            opts="-s -a -c -m -t -o -H -n -u -v -q -x -h -V --system --request --no-stdin --attach --chat --model --temperature --max-tokens --top-p --seed --stop --reasoning-effort --option --header --base-url --api-key-file --connect-timeout --idle-timeout --retries --json --no-newline --reasoning --usage --verbose --quiet --schema --schema-multi --extract --result --images --web --from-sse --list-models --help --version"
+            opts="-s -a -c -m -t -o -H -n -u -v -q -x -P -h -V --system --request --no-stdin --attach --chat --model --temperature --max-tokens --top-p --seed --stop --reasoning-effort --option --header --base-url --api-key-file --connect-timeout --idle-timeout --retries --json --no-newline --reasoning --usage --verbose --quiet --schema --schema-multi --extract --result --images --web --each --parallel --max-cost --resume --from-sse --list-models --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -138,6 +138,26 @@ _orstream() {
                     return 0
                     ;;
                 --images)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --each)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -P)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-cost)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resume)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

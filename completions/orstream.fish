@@ -25,6 +25,10 @@ complete -c orstream -l retries -d 'Retries on connection failures, 408, 429, 50
 complete -c orstream -l schema -d 'Ask for JSON matching SCHEMA: inline JSON Schema, a file, or \'name, age int, bio: a short bio\'; exit 8 if the answer is not such JSON' -r
 complete -c orstream -l schema-multi -d 'Like --schema, for a list: the answer is {"items": [...]}' -r
 complete -c orstream -l images -d 'Save the answer\'s images into DIR as image-N.EXT (never overwriting), and ask the model for images ("modalities": ["image", "text"])' -r -F
+complete -c orstream -l each -d 'Run the prompt once per line of FILE (`-` = stdin), the line as if piped on stdin; one --result object per line on stdout, in line order' -r -F
+complete -c orstream -s P -l parallel -d 'With --each: how many items are in flight at once (1-64)' -r
+complete -c orstream -l max-cost -d 'With --each: start no further item once the finished items cost USD dollars in all' -r
+complete -c orstream -l resume -d 'With --each: skip the lines whose result in RESULTS (an earlier --each output) had exit 0' -r -F
 complete -c orstream -l from-sse -d 'Replay a recorded SSE stream (`-` = stdin) exactly as a live one; no request is made' -r -F
 complete -c orstream -l no-stdin -d 'Ignore stdin entirely (for scripts that spawn orstream with a pipe that never closes)'
 complete -c orstream -l json -d 'Write each raw chunk as one JSON line (JSON Lines) instead of the text'

@@ -226,6 +226,28 @@ pub struct Args {
     #[arg(long, help_heading = "The whole answer")]
     pub web: bool,
 
+    /// Run the prompt once per line of FILE (`-` = stdin), the line as if piped on stdin; one
+    /// --result object per line on stdout, in line order.
+    #[arg(long, value_name = "FILE", help_heading = "Many prompts", conflicts_with_all = ["chat", "json", "from_sse", "list_models"])]
+    pub each: Option<PathBuf>,
+
+    /// With --each: how many items are in flight at once (1-64).
+    #[arg(short = 'P', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64), help_heading = "Many prompts")]
+    pub parallel: u32,
+
+    /// With --each: start no further item once the finished items cost USD dollars in all.
+    #[arg(long, value_name = "USD", value_parser = parse_cost, requires = "each", help_heading = "Many prompts")]
+    pub max_cost: Option<f64>,
+
+    /// With --each: skip the lines whose result in RESULTS (an earlier --each output) had exit 0.
+    #[arg(
+        long,
+        value_name = "RESULTS",
+        requires = "each",
+        help_heading = "Many prompts"
+    )]
+    pub resume: Option<PathBuf>,
+
     /// Replay a recorded SSE stream (`-` = stdin) exactly as a live one; no request is made.
     #[arg(long, value_name = "FILE", help_heading = "Other commands", conflicts_with_all = ["request", "list_models"])]
     pub from_sse: Option<PathBuf>,
@@ -267,6 +289,13 @@ fn parse_finite(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
         _ => Err(format!("'{s}' is not a finite number")),
+    }
+}
+
+fn parse_cost(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not an amount of US dollars (e.g. 0.50)")),
     }
 }
 

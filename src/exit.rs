@@ -24,6 +24,8 @@ pub enum Kind {
     /// The answer completed but is not in the shape asked for: not JSON for
     /// `--schema`, no fenced code block for `-x` (exit 8).
     Shape,
+    /// `--each` stopped starting items because `--max-cost` was reached (exit 9).
+    Budget,
     /// SIGINT, SIGTERM or SIGHUP (exit 130).
     Interrupted,
     /// The reader closed stdout (exit 141, silently).
@@ -41,8 +43,26 @@ impl Kind {
             Kind::Server => 6,
             Kind::Network => 7,
             Kind::Shape => 8,
+            Kind::Budget => 9,
             Kind::Interrupted => 130,
             Kind::BrokenPipe => 141,
+        }
+    }
+
+    /// The kind behind an exit status (an item's, reported by `--each`).
+    pub fn from_code(code: u8) -> Kind {
+        match code {
+            2 => Kind::Usage,
+            3 => Kind::Account,
+            4 => Kind::RateLimited,
+            5 => Kind::Rejected,
+            6 => Kind::Server,
+            7 => Kind::Network,
+            8 => Kind::Shape,
+            9 => Kind::Budget,
+            130 => Kind::Interrupted,
+            141 => Kind::BrokenPipe,
+            _ => Kind::Internal,
         }
     }
 
@@ -91,6 +111,12 @@ impl Failure {
 
     pub fn interrupted() -> Failure {
         Failure::new(Kind::Interrupted, "interrupted")
+    }
+
+    /// An exit status whose message was given already (`--each`: the
+    /// summary line stands for it): no `orstream: error:` line.
+    pub fn silent(kind: Kind) -> Failure {
+        Failure::new(kind, "")
     }
 }
 
@@ -194,11 +220,13 @@ mod tests {
             (Kind::Server, 6),
             (Kind::Network, 7),
             (Kind::Shape, 8),
+            (Kind::Budget, 9),
             (Kind::Interrupted, 130),
             (Kind::BrokenPipe, 141),
         ];
         for (kind, code) in table {
             assert_eq!(kind.code(), code);
+            assert_eq!(Kind::from_code(code), kind);
         }
     }
 

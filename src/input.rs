@@ -46,38 +46,112 @@ pub fn prepare(plan: &ChatPlan, verbose: bool) -> Result<Prepared, Failure> {
         StdinUse::Attachment => (None, Some(read_stdin_attachment(plan.stdin_hint)?)),
         StdinUse::Ignore | StdinUse::Input => (None, None),
     };
-    let base = match (&mut conversation, &plan.request) {
-        (Some(c), _) => c.take_body(),
-        (None, Some(source)) => {
-            let text = read_request(source, plan.stdin_hint)?;
-            Some(parse_body(&text, &format!("--request {}", source.name()))?)
-        }
-        (None, None) => None,
+    let base = match &mut conversation {
+        Some(c) => c.take_body(),
+        None => read_base(plan)?,
     };
-    let attachments = attachments(&plan.attach, stdin_bytes)?;
-    if verbose {
-        for line in &attachments.listing {
-            say(&format!("* attach {line}"));
-        }
-    }
+    let template = Template::read(plan, base, stdin_bytes, verbose)?;
     let prompt = prompt::user_text(&plan.words, stdin_text.as_deref());
-    let user = if !plan.attach.is_empty() {
-        // With an attachment the prompt may be empty: the files speak.
-        attach::user_content(&attachments.blocks, prompt.as_deref(), attachments.parts)
-    } else {
-        match (plan.request.is_some(), prompt) {
-            // `--request` without PROMPT words sends the file as it is.
-            (true, None) => None,
-            (_, text) => Some(Value::String(prompt::require_text(text)?)),
-        }
-    };
-    let sent = build_body(base, user, &plan.body);
-    let body = Body::new(&sent, attachments.data, Layout::Compact)?;
+    let (sent, body) = template.into_body(prompt, plan)?;
     Ok(Prepared {
         conversation,
         sent,
         body,
     })
+}
+
+/// The `--request` body, if one is named.
+fn read_base(plan: &ChatPlan) -> Result<Option<serde_json::Map<String, Value>>, Failure> {
+    let Some(source) = &plan.request else {
+        return Ok(None);
+    };
+    let text = read_request(source, plan.stdin_hint)?;
+    parse_body(&text, &format!("--request {}", source.name())).map(Some)
+}
+
+/// What every request of a run shares: the `--request` (or `-c`) body and
+/// the attachments, read once (`--each` sends many prompts with them).
+pub struct Template {
+    base: Option<serde_json::Map<String, Value>>,
+    attachments: Attachments,
+    /// `-a` was given: the prompt may be empty.
+    attach: bool,
+    /// `--request` was given: no prompt sends the file as it is.
+    request: bool,
+}
+
+impl Template {
+    /// Reads the attachments (`stdin` holds `-a -`'s bytes) around `base`.
+    pub fn read(
+        plan: &ChatPlan,
+        base: Option<serde_json::Map<String, Value>>,
+        stdin: Option<Vec<u8>>,
+        verbose: bool,
+    ) -> Result<Template, Failure> {
+        let attachments = attachments(&plan.attach, stdin)?;
+        if verbose {
+            for line in &attachments.listing {
+                say(&format!("* attach {line}"));
+            }
+        }
+        Ok(Template {
+            base,
+            attachments,
+            attach: !plan.attach.is_empty(),
+            request: plan.request.is_some(),
+        })
+    }
+
+    /// For `--each`: reads `--request` and the attachments once.
+    pub fn for_items(plan: &ChatPlan, verbose: bool) -> Result<Template, Failure> {
+        Template::read(plan, read_base(plan)?, None, verbose)
+    }
+
+    /// The body for one prompt; the template stays for the next.
+    pub fn body(
+        &self,
+        prompt: Option<String>,
+        plan: &ChatPlan,
+    ) -> Result<(serde_json::Map<String, Value>, Body), Failure> {
+        let user = self.user_content(prompt, self.attachments.parts.clone())?;
+        let sent = build_body(self.base.clone(), user, &plan.body);
+        let body = Body::new(&sent, self.attachments.data.clone(), Layout::Compact)?;
+        Ok((sent, body))
+    }
+
+    /// The body for the one prompt of a run, without copying a long history.
+    fn into_body(
+        mut self,
+        prompt: Option<String>,
+        plan: &ChatPlan,
+    ) -> Result<(serde_json::Map<String, Value>, Body), Failure> {
+        let parts = std::mem::take(&mut self.attachments.parts);
+        let user = self.user_content(prompt, parts)?;
+        let sent = build_body(self.base, user, &plan.body);
+        let body = Body::new(&sent, self.attachments.data, Layout::Compact)?;
+        Ok((sent, body))
+    }
+
+    /// The user message's content (SPEC §1, §8).
+    fn user_content(
+        &self,
+        prompt: Option<String>,
+        parts: Vec<Value>,
+    ) -> Result<Option<Value>, Failure> {
+        if self.attach {
+            // With an attachment the prompt may be empty: the files speak.
+            return Ok(attach::user_content(
+                &self.attachments.blocks,
+                prompt.as_deref(),
+                parts,
+            ));
+        }
+        match (self.request, prompt) {
+            // `--request` without PROMPT words sends the file as it is.
+            (true, None) => Ok(None),
+            (_, text) => Ok(Some(Value::String(prompt::require_text(text)?))),
+        }
+    }
 }
 
 /// Opens a `--from-sse` recording. Opening a FIFO waits for its writer:

@@ -36,6 +36,7 @@ mod cli;
 mod client;
 mod config;
 mod conversation;
+mod each;
 mod exit;
 mod fence;
 mod fileid;
@@ -100,6 +101,7 @@ pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()>
         Mode::Chat(plan) => chat(&config, plan, started, &mut ended),
         Mode::ListModels => return models::list(&config.net, &config.output),
         Mode::Replay(source) => replay(&config.output, source, started, &mut ended),
+        Mode::Each(plan) => return each::run(&config, plan),
     };
     outcome::write_result(&result, ended).context("writing stdout")?;
     result
@@ -172,13 +174,14 @@ fn chat(
         signal::watch_stdout();
     }
     let url = config.net.url("chat/completions");
-    let resp = client::send(
-        &agent,
-        &config.net,
-        output.verbose,
-        &url,
-        client::Call::Post(&body),
-    )?;
+    let resp = client::send(&client::Request {
+        agent: &agent,
+        net: &config.net,
+        verbose: output.verbose,
+        url: &url,
+        call: client::Call::Post(&body),
+        pacer: &client::Alone,
+    })?;
     let streaming = signal::streaming();
     let content_type = header(&resp, "content-type").unwrap_or("").to_string();
     if output.verbose {
@@ -191,7 +194,7 @@ fn chat(
 
     let wants = outcome::wants(output, conversation.is_some());
     let mut session = Session::new(output, Answer::new(wants));
-    let result = if is_json_type(&content_type) {
+    let result = if stream::is_json_type(&content_type) {
         client::read_body(resp, sse::MAX_LINE, &config.net)
             .map_err(anyhow::Error::from)
             .and_then(|whole| stream::whole(&whole, &mut session, &mut out, &mut ui))
@@ -223,11 +226,6 @@ fn header<'a>(resp: &'a ureq::http::Response<ureq::Body>, name: &str) -> Option<
     resp.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-fn is_json_type(content_type: &str) -> bool {
-    let mime = content_type.split(';').next().unwrap_or("").trim();
-    mime.eq_ignore_ascii_case("application/json")
-}
-
 /// `--from-sse FILE`: a recorded stream, printed as a live one would be.
 fn replay(
     output: &OutputOptions,
@@ -257,8 +255,12 @@ fn replay(
 pub fn report(err: &anyhow::Error) -> u8 {
     output::release_waiting();
     let kind = classify(err);
+    let silent = err
+        .downcast_ref::<Failure>()
+        .is_some_and(|f| f.message.is_empty());
     match kind {
         Kind::BrokenPipe | Kind::Interrupted => {}
+        _ if silent => {}
         _ => output::error_line(&format!("{err:#}"), exit::hint(err)),
     }
     kind.code()

@@ -21,7 +21,14 @@ pub fn list(net: &Net, opts: &OutputOptions) -> anyhow::Result<()> {
     }
     let agent = client::agent(net)?;
     let url = net.url("models");
-    let resp = client::send(&agent, net, opts.verbose, &url, client::Call::Get)?;
+    let resp = client::send(&client::Request {
+        agent: &agent,
+        net,
+        verbose: opts.verbose,
+        url: &url,
+        call: client::Call::Get,
+        pacer: &client::Alone,
+    })?;
     let body = client::read_body(resp, BODY_LIMIT, net)?;
     let mut out = Out::stdout();
     if opts.sink == SinkKind::JsonLines {

@@ -6,7 +6,7 @@
 use crate::answer::{Answer, Keep, Wants};
 use crate::config::{Check, OutputOptions, SinkKind};
 use crate::exit::{classify, Kind};
-use crate::result::{self, Run};
+use crate::result::{self, Item, Run};
 use crate::stream::{Session, SCHEMA_CHECK_LIMIT};
 use crate::ui::Ui;
 use std::io::Write;
@@ -52,82 +52,99 @@ impl Ended {
     }
 }
 
-/// The flags a result object depends on, kept for the signal thread.
-struct Shape {
-    started: Instant,
+/// What a result object holds beyond the answer: the flags it depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
     reasoning: bool,
     json: bool,
     code: bool,
 }
 
-static SHAPE: OnceLock<Shape> = OnceLock::new();
+impl Shape {
+    pub fn of(opts: &OutputOptions) -> Shape {
+        Shape {
+            reasoning: opts.reasoning,
+            json: opts.check.schema().is_some(),
+            code: opts.check == Check::CodeBlock,
+        }
+    }
+
+    /// The object of a run (or an item) that ended with `outcome`.
+    pub fn line(
+        &self,
+        outcome: &anyhow::Result<()>,
+        ended: Option<Ended>,
+        started: Instant,
+        item: Option<&Item<'_>>,
+    ) -> String {
+        let kind = outcome.as_ref().err().map(classify);
+        let error = match outcome {
+            Ok(()) => None,
+            Err(_) if kind == Some(Kind::Interrupted) => Some("interrupted".to_string()),
+            Err(e) => Some(format!("{e:#}")),
+        };
+        let ended = ended.unwrap_or_else(Ended::nothing);
+        let text = ended.answer.text().unwrap_or_default();
+        let json = self.json.then(|| serde_json::from_str(text.trim()).ok());
+        let run = Run {
+            exit: kind.map_or(0, Kind::code),
+            error: error.as_deref(),
+            warnings: &ended.warnings,
+            ttft_ms: ended.ttft_ms,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            reasoning: self.reasoning,
+            json,
+            code: self.code.then_some(ended.code.as_deref()),
+        };
+        result::line(&ended.answer, &run, item)
+    }
+}
+
+impl Ended {
+    /// A run that never reached its stream.
+    fn nothing() -> Ended {
+        Ended {
+            answer: Answer::new(Wants::text(Keep::Nothing)),
+            code: None,
+            warnings: Vec::new(),
+            ttft_ms: None,
+        }
+    }
+}
+
+/// The result object's shape and the run's start, kept for the signal
+/// thread.
+static SHAPE: OnceLock<(Shape, Instant)> = OnceLock::new();
 static WRITTEN: AtomicBool = AtomicBool::new(false);
 
 /// `--result`: remembers what the object holds, so that a signal that
 /// ends the run before its stream still leaves one.
 pub fn expect_result(opts: &OutputOptions, started: Instant) {
     if opts.sink == SinkKind::Result {
-        let _ = SHAPE.set(Shape {
-            started,
-            reasoning: opts.reasoning,
-            json: opts.check.schema().is_some(),
-            code: opts.check == Check::CodeBlock,
-        });
+        let _ = SHAPE.set((Shape::of(opts), started));
     }
 }
 
 /// Writes the result object for a run that ended with `outcome` (nothing
 /// without `--result`, on exit 2 or 141). A closed stdout is returned.
 pub fn write_result(outcome: &anyhow::Result<()>, ended: Option<Ended>) -> std::io::Result<()> {
-    let Some(shape) = SHAPE.get() else {
+    let Some((shape, started)) = SHAPE.get() else {
         return Ok(());
     };
     let kind = outcome.as_ref().err().map(classify);
     if matches!(kind, Some(Kind::Usage | Kind::BrokenPipe)) {
         return Ok(());
     }
-    let error = match outcome {
-        Ok(()) => None,
-        Err(_) if kind == Some(Kind::Interrupted) => Some("interrupted".to_string()),
-        Err(e) => Some(format!("{e:#}")),
-    };
-    let ended = ended.unwrap_or_else(|| Ended {
-        answer: Answer::new(Wants::text(Keep::Nothing)),
-        code: None,
-        warnings: Vec::new(),
-        ttft_ms: None,
-    });
-    let text = ended.answer.text().unwrap_or_default();
-    let json = shape.json.then(|| serde_json::from_str(text.trim()).ok());
-    let run = Run {
-        exit: kind.map_or(0, Kind::code),
-        error: error.as_deref(),
-        warnings: &ended.warnings,
-        ttft_ms: ended.ttft_ms,
-        elapsed_ms: shape.started.elapsed().as_millis() as u64,
-        reasoning: shape.reasoning,
-        json,
-        code: shape.code.then_some(ended.code.as_deref()),
-    };
-    write_line(&result::line(&ended.answer, &run, None))
+    write_line(&shape.line(outcome, ended, *started, None))
 }
 
 /// The object for a run a signal ends before its stream: exit 130.
 pub fn write_interrupted() {
-    let Some(shape) = SHAPE.get() else {
+    let Some((shape, started)) = SHAPE.get() else {
         return;
     };
-    let answer = Answer::new(Wants::text(Keep::Nothing));
-    let run = Run {
-        exit: Kind::Interrupted.code(),
-        error: Some("interrupted"),
-        elapsed_ms: shape.started.elapsed().as_millis() as u64,
-        reasoning: shape.reasoning,
-        json: shape.json.then_some(None),
-        code: shape.code.then_some(None),
-        ..Run::default()
-    };
-    let _ = write_line(&result::line(&answer, &run, None));
+    let interrupted = Err(crate::exit::Failure::interrupted().into());
+    let _ = write_line(&shape.line(&interrupted, None, *started, None));
 }
 
 /// One line on stdout, once per run.

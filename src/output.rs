@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 /// The answer's destination.
 pub struct Out {
-    file: Option<File>,
+    dest: Dest,
     buf: Vec<u8>,
     /// A write that failed while the buffer was spilled early, reported by
     /// the next [`Out::flush`].
@@ -29,19 +29,23 @@ pub struct Out {
 
 impl Out {
     pub fn stdout() -> Out {
-        #[cfg(unix)]
-        let file = {
-            use std::os::fd::AsFd;
-            io::stdout()
-                .as_fd()
-                .try_clone_to_owned()
-                .ok()
-                .map(File::from)
+        use std::os::fd::AsFd;
+        let dest = match io::stdout().as_fd().try_clone_to_owned() {
+            Ok(fd) => Dest::File(File::from(fd)),
+            // fd 1 is closed: writing will say so.
+            Err(_) => Dest::Stdout,
         };
-        #[cfg(not(unix))]
-        let file = None;
+        Out::to(dest)
+    }
+
+    /// Writes nothing (an item of `--each`: its text goes into its object).
+    pub fn nowhere() -> Out {
+        Out::to(Dest::Nowhere)
+    }
+
+    fn to(dest: Dest) -> Out {
         Out {
-            file,
+            dest,
             buf: Vec::with_capacity(64 * 1024),
             failed: None,
             wrote_text: false,
@@ -91,12 +95,13 @@ impl Out {
             return Ok(());
         }
         PARTIAL_LINE.store(self.wrote_text && !self.ends_with_newline, Ordering::SeqCst);
-        let result = match &mut self.file {
-            Some(f) => f.write_all(&self.buf),
-            None => {
+        let result = match &mut self.dest {
+            Dest::File(f) => f.write_all(&self.buf),
+            Dest::Stdout => {
                 let mut s = io::stdout().lock();
                 s.write_all(&self.buf).and_then(|()| s.flush())
             }
+            Dest::Nowhere => Ok(()),
         };
         self.buf.clear();
         if !PARTIAL_LINE.load(Ordering::SeqCst) {
@@ -133,17 +138,22 @@ impl Out {
 
     /// Whether stdout is a pipe (then its reader may leave early).
     pub fn is_pipe(&self) -> bool {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::FileTypeExt;
-            self.file
-                .as_ref()
-                .and_then(|f| f.metadata().ok())
-                .is_some_and(|m| m.file_type().is_fifo())
+        use std::os::unix::fs::FileTypeExt;
+        match &self.dest {
+            Dest::File(f) => f.metadata().is_ok_and(|m| m.file_type().is_fifo()),
+            Dest::Stdout | Dest::Nowhere => false,
         }
-        #[cfg(not(unix))]
-        false
     }
+}
+
+/// Where the answer's bytes go.
+enum Dest {
+    /// A duplicate of fd 1, written with one `write` per flush.
+    File(File),
+    /// Rust's stdout (when fd 1 could not be duplicated).
+    Stdout,
+    /// Nowhere: an item of `--each`, whose text goes into its object.
+    Nowhere,
 }
 
 /// Queues a piece of answer text that may be written.
@@ -243,16 +253,23 @@ pub fn erase_spinner() {
     }
 }
 
+thread_local! {
+    /// The `--each` item this thread runs: its trace lines say which.
+    static ITEM_LINE: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Marks this thread's stderr lines as those of `--each`'s item on `line`.
+pub fn set_item_line(line: Option<u64>) {
+    ITEM_LINE.with(|l| l.set(line));
+}
+
 /// One line on stderr, prefixed `orstream: `: the key hidden, control
 /// characters (from a server, or a file name) made visible.
 pub fn say(text: &str) {
-    let line = redact(text);
-    let line = format!("orstream: {}\n", escape_controls(&line));
-    if SAME_TERMINAL.load(Ordering::SeqCst) && PARTIAL_LINE.load(Ordering::SeqCst) {
-        WAITING.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-        return;
+    match ITEM_LINE.with(std::cell::Cell::get) {
+        Some(line) => say_plain(&format!("orstream: [line {line}] {text}")),
+        None => say_plain(&format!("orstream: {text}")),
     }
-    stderr_write(&line, Line::Clean);
 }
 
 /// One line on stderr without the prefix (the list of sources): the key
@@ -296,7 +313,7 @@ mod tests {
 
     fn out() -> Out {
         Out {
-            file: None,
+            dest: Dest::Nowhere,
             buf: Vec::new(),
             failed: None,
             wrote_text: false,

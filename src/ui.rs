@@ -84,6 +84,8 @@ pub struct Ui {
     warned: Vec<String>,
     /// How many of them went to stderr.
     printed: usize,
+    /// Notes are warnings too (an item of `--each`: its object has them).
+    notes_are_warnings: bool,
     /// Masks the key in reasoning split across deltas.
     reasoning: Masker,
 }
@@ -101,6 +103,7 @@ impl Ui {
             comments: 0,
             warned: Vec::new(),
             printed: 0,
+            notes_are_warnings: false,
             reasoning: Masker::new(),
         }
     }
@@ -197,11 +200,23 @@ impl Ui {
         &self.warned
     }
 
-    /// A note (a saved image, a source): one line on stderr unless `-q`.
+    /// A note (a saved image, a link): one line on stderr unless `-q`.
     pub fn note(&mut self, text: &str) {
-        if !self.quiet {
+        if self.notes_are_warnings {
+            self.warn(text);
+        } else if !self.quiet {
             say(text);
         }
+    }
+
+    /// The ui of an item of `--each`: nothing on stderr but `-v` traces;
+    /// warnings and notes are kept for its object.
+    pub fn for_item(opts: &OutputOptions, started: Instant) -> Ui {
+        let mut ui = Ui::new(opts, started);
+        ui.stderr = Stderr::Plain;
+        ui.quiet = true;
+        ui.notes_are_warnings = true;
+        ui
     }
 
     pub fn elapsed(&self) -> Duration {

@@ -111,31 +111,78 @@ enum Try {
     Again { wait: Option<Duration>, why: String },
 }
 
-/// Sends the request, retrying as SPEC §5 says, and returns a 2xx response.
-pub fn send(
-    agent: &ureq::Agent,
-    net: &Net,
-    verbose: bool,
-    url: &str,
-    call: Call<'_>,
-) -> Result<Response<Body>, Failure> {
+/// Paces the requests of many items sharing one rate limit (`--each`):
+/// a slot before each try, a pause for everyone after a 429 or 503.
+pub trait Pacer {
+    /// Before each try: waits for a slot; `false` when the run stops.
+    fn before_try(&self) -> bool;
+    /// The slot of a try is given back: it failed, will be retried, or its
+    /// answer has been read.
+    fn after_try(&self);
+    /// A 429 or 503 asked everyone to wait this long.
+    fn throttled(&self, wait: Duration);
+    /// A 2xx response.
+    fn succeeded(&self);
+}
+
+/// One request alone: nothing to pace.
+pub struct Alone;
+
+impl Pacer for Alone {
+    fn before_try(&self) -> bool {
+        true
+    }
+    fn after_try(&self) {}
+    fn throttled(&self, _: Duration) {}
+    fn succeeded(&self) {}
+}
+
+/// Where a request goes and how it is paced and traced.
+pub struct Request<'a> {
+    pub agent: &'a ureq::Agent,
+    pub net: &'a Net,
+    pub verbose: bool,
+    pub url: &'a str,
+    pub call: Call<'a>,
+    pub pacer: &'a dyn Pacer,
+}
+
+/// Sends the request, retrying as SPEC §5 says, and returns a 2xx response
+/// (whose slot the caller gives back to the pacer once it has read it).
+pub fn send(request: &Request<'_>) -> Result<Response<Body>, Failure> {
     let mut rng = Jitter::seeded();
     let mut attempt: u32 = 0;
     loop {
-        if verbose {
-            trace_request(net, url, call);
+        if request.verbose {
+            trace_request(request.net, request.url, request.call);
         }
-        let last_try = attempt >= net.retries;
-        let (wait, why) = match try_once(agent, net, verbose, url, call, last_try)? {
-            Try::Done(resp) => return Ok(resp),
-            Try::Again { wait, why } => (wait, why),
+        if !request.pacer.before_try() {
+            let stop = signal::stop_reason().unwrap_or(signal::Stop::Interrupted);
+            return Err(stop.failure());
+        }
+        let last_try = attempt >= request.net.retries;
+        let backoff = rng.backoff(attempt);
+        let tried = try_once(request, last_try, backoff);
+        let (wait, why) = match tried {
+            Ok(Try::Done(resp)) => {
+                request.pacer.succeeded();
+                return Ok(resp);
+            }
+            Ok(Try::Again { wait, why }) => {
+                request.pacer.after_try();
+                (wait, why)
+            }
+            Err(failure) => {
+                request.pacer.after_try();
+                return Err(failure);
+            }
         };
-        let delay = wait.unwrap_or_else(|| rng.backoff(attempt)).min(MAX_WAIT);
-        if verbose {
+        let delay = wait.unwrap_or(backoff).min(MAX_WAIT);
+        if request.verbose {
             say(&format!(
                 "* retry {}/{} in {:.2} s after: {why}",
                 attempt + 1,
-                net.retries,
+                request.net.retries,
                 delay.as_secs_f64()
             ));
         }
@@ -147,15 +194,18 @@ pub fn send(
     }
 }
 
-/// One try: the response, a failure to report, or a reason to retry.
-fn try_once(
-    agent: &ureq::Agent,
-    net: &Net,
-    verbose: bool,
-    url: &str,
-    call: Call<'_>,
-    last_try: bool,
-) -> Result<Try, Failure> {
+/// One try: the response, a failure to report, or a reason to retry. A 429
+/// or 503 asks the pacer to pause everyone for its `Retry-After`, else
+/// `backoff`.
+fn try_once(request: &Request<'_>, last_try: bool, backoff: Duration) -> Result<Try, Failure> {
+    let Request {
+        agent,
+        net,
+        verbose,
+        url,
+        call,
+        pacer,
+    } = *request;
     let started = Instant::now();
     let result = match call {
         Call::Post(body) => post(agent, net, url, body),
@@ -190,17 +240,20 @@ fn try_once(
     if resp.status().is_success() {
         return Ok(Try::Done(resp));
     }
+    let wait = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| retry_after(v, SystemTime::now()));
+    if matches!(status, 429 | 503) {
+        pacer.throttled(wait.unwrap_or(backoff).min(MAX_WAIT));
+    }
     if last_try || !status_is_retryable(status) {
         let failure = http_failure(resp);
         // Reading the error body may have been cut short by a stop.
         signal::check()?;
         return Err(failure);
     }
-    let wait = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| retry_after(v, SystemTime::now()));
     Ok(Try::Again {
         wait,
         why: status_line(status),

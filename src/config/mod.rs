@@ -12,7 +12,7 @@ mod plan;
 
 pub use net::Net;
 pub use output::{Check, OutputOptions, SinkKind, Stderr};
-pub use plan::{ChatPlan, StdinUse};
+pub use plan::{ChatPlan, EachPlan, StdinUse};
 
 use crate::cli::Args;
 use crate::exit::Failure;
@@ -124,6 +124,8 @@ pub enum Mode {
     ListModels,
     /// `--from-sse`: replay a recording, no network.
     Replay(FileArg),
+    /// `--each FILE`: the chat request once per item.
+    Each(Box<EachPlan>),
 }
 
 /// Which mode the flags ask for, before its plan is built.
@@ -132,15 +134,22 @@ enum ModeKind {
     Chat,
     ListModels,
     Replay(FileArg),
+    Each(FileArg),
 }
 
 impl ModeKind {
     fn of(args: &Args) -> ModeKind {
-        match (&args.from_sse, args.list_models) {
-            (Some(path), _) => ModeKind::Replay(FileArg::from_arg(path)),
-            (None, true) => ModeKind::ListModels,
-            (None, false) => ModeKind::Chat,
+        match (&args.from_sse, args.list_models, &args.each) {
+            (Some(path), _, _) => ModeKind::Replay(FileArg::from_arg(path)),
+            (None, true, _) => ModeKind::ListModels,
+            (None, false, Some(path)) => ModeKind::Each(FileArg::from_arg(path)),
+            (None, false, None) => ModeKind::Chat,
         }
+    }
+
+    /// Sends chat requests (once, or once per item).
+    fn chats(&self) -> bool {
+        matches!(self, ModeKind::Chat | ModeKind::Each(_))
     }
 }
 
@@ -167,6 +176,10 @@ impl Config {
             }
             ModeKind::ListModels => Mode::ListModels,
             ModeKind::Replay(source) => Mode::Replay(source),
+            ModeKind::Each(file) => {
+                let each = EachPlan::from_args(args, env, ttys, stdin, &net, &output, file)?;
+                Mode::Each(Box::new(each))
+            }
         };
         Ok(Config { mode, net, output })
     }

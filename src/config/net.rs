@@ -57,7 +57,7 @@ impl Net {
             Some(path) => read_key_file(path)?,
             None => env.get("OPENROUTER_API_KEY").map(Secret::new),
         };
-        if key.is_none() && *kind == ModeKind::Chat && is_openrouter(&base_url) {
+        if key.is_none() && kind.chats() && is_openrouter(&base_url) {
             let why = match (&args.api_key_file, env.is_empty("OPENROUTER_API_KEY")) {
                 (Some(path), _) => format!("--api-key-file {} is empty", path.display()),
                 (None, true) => "OPENROUTER_API_KEY is empty".to_string(),

@@ -21,6 +21,47 @@ pub enum StdinUse {
     Attachment,
 }
 
+/// `--each FILE`: the chat plan is every item's template.
+#[derive(Debug)]
+pub struct EachPlan {
+    pub chat: ChatPlan,
+    /// FILE (`-` = stdin).
+    pub file: FileArg,
+    /// `-P N`: items in flight at once.
+    pub parallel: usize,
+    /// `--max-cost USD`.
+    pub max_cost: Option<f64>,
+    /// `--resume RESULTS`.
+    pub resume: Option<PathBuf>,
+}
+
+impl EachPlan {
+    pub(super) fn from_args(
+        args: Args,
+        env: &Env,
+        ttys: Ttys,
+        stdin: StdinUse,
+        net: &Net,
+        output: &OutputOptions,
+        file: FileArg,
+    ) -> Result<EachPlan, Failure> {
+        let parallel = args.parallel as usize;
+        let max_cost = args.max_cost;
+        let resume = args.resume.clone();
+        let mut chat = ChatPlan::from_args(args, env, ttys, stdin, net, output)?;
+        // stdin holds the items (with `--each -`) or is not read at all.
+        chat.stdin = StdinUse::Ignore;
+        chat.stdin_hint = false;
+        Ok(EachPlan {
+            chat,
+            file,
+            parallel,
+            max_cost,
+            resume,
+        })
+    }
+}
+
 /// Everything a chat request is made of, before anything is read.
 #[derive(Debug)]
 pub struct ChatPlan {
@@ -66,8 +107,8 @@ pub(super) fn stdin_use(args: &Args, kind: &ModeKind, ttys: Ttys) -> Result<Stdi
     let request = args.request.as_deref().map(FileArg::from_arg);
     let attach_stdin = args.attach.iter().filter(|a| *a == "-").count();
     let stdin = match kind {
-        ModeKind::Replay(FileArg::Stdin) => StdinUse::Input,
-        ModeKind::Replay(_) | ModeKind::ListModels => StdinUse::Ignore,
+        ModeKind::Replay(FileArg::Stdin) | ModeKind::Each(FileArg::Stdin) => StdinUse::Input,
+        ModeKind::Replay(_) | ModeKind::ListModels | ModeKind::Each(_) => StdinUse::Ignore,
         ModeKind::Chat if request == Some(FileArg::Stdin) => StdinUse::Input,
         ModeKind::Chat if attach_stdin > 0 => StdinUse::Attachment,
         ModeKind::Chat if args.no_stdin || ttys.stdin => StdinUse::Ignore,
@@ -81,6 +122,7 @@ pub(super) fn stdin_use(args: &Args, kind: &ModeKind, ttys: Ttys) -> Result<Stdi
     // A `-` that reads stdin from a terminal would wait silently.
     let stdin_file = match kind {
         ModeKind::Replay(FileArg::Stdin) => Some(("--from-sse -", "a recording")),
+        ModeKind::Each(FileArg::Stdin) => Some(("--each -", "the items")),
         ModeKind::Chat if request == Some(FileArg::Stdin) => Some(("--request -", "the body")),
         _ => None,
     };
@@ -88,8 +130,11 @@ pub(super) fn stdin_use(args: &Args, kind: &ModeKind, ttys: Ttys) -> Result<Stdi
         return Err(Failure::usage(format!("{flag}: stdin is a terminal"))
             .with_hint(format!("pipe {what} in, or name a file instead of -")));
     }
+    if let ModeKind::Each(_) = kind {
+        refuse_each_stdin(attach_stdin, request.as_ref())?;
+    }
     let other_mode = match kind {
-        ModeKind::Chat => None,
+        ModeKind::Chat | ModeKind::Each(_) => None,
         ModeKind::ListModels => Some("--list-models"),
         ModeKind::Replay(_) => Some("--from-sse"),
     };
@@ -118,6 +163,25 @@ pub(super) fn stdin_use(args: &Args, kind: &ModeKind, ttys: Ttys) -> Result<Stdi
         return Err(Failure::usage("no prompt given").with_hint(hint));
     }
     Ok(stdin)
+}
+
+/// `--each` sends every item with the same attachments and template: none
+/// of them can be read from stdin, which is read once.
+fn refuse_each_stdin(attach_stdin: usize, request: Option<&FileArg>) -> Result<(), Failure> {
+    let clash = if attach_stdin > 0 {
+        Some("-a -")
+    } else if request == Some(&FileArg::Stdin) {
+        Some("--request -")
+    } else {
+        None
+    };
+    match clash {
+        Some(flag) => Err(Failure::usage(format!(
+            "--each conflicts with {flag}: every item is sent with it, and stdin is read once"
+        ))
+        .with_hint("name a file instead of -")),
+        None => Ok(()),
+    }
 }
 
 /// `--list-models` and `--from-sse` send no message: PROMPT words and

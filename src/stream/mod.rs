@@ -108,6 +108,12 @@ fn drain(
     }
 }
 
+/// Whether a response is a whole completion rather than a stream.
+pub fn is_json_type(content_type: &str) -> bool {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    mime.eq_ignore_ascii_case("application/json")
+}
+
 /// Handles a 200 `application/json` body: one whole completion.
 pub fn whole(body: &[u8], session: &mut Session, out: &mut Out, ui: &mut Ui) -> anyhow::Result<()> {
     let text = String::from_utf8_lossy(body);

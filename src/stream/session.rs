@@ -46,6 +46,13 @@ impl Session {
         }
     }
 
+    /// Reasoning goes into the answer only, not to stderr (an item of
+    /// `--each`).
+    pub fn keep_reasoning_off_stderr(mut self) -> Session {
+        self.show_reasoning = false;
+        self
+    }
+
     /// The stream ended, however it ended: `-x` writes what it held back
     /// that is not a closing fence, and open reasoning on stderr is ended.
     pub fn end(&mut self, out: &mut Out, ui: &mut Ui) {
