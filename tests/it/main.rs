@@ -7,6 +7,7 @@ mod support;
 mod attach;
 mod cancel;
 mod chat;
+mod each;
 mod generated;
 mod hostile;
 mod memory;
