@@ -4,7 +4,7 @@
 
 use crate::attach;
 use crate::body::{self, Body, Data, Layout};
-use crate::config::{ChatPlan, FileArg, StdinUse};
+use crate::config::{chat_without_prompt_hint, ChatPlan, FileArg, StdinUse};
 use crate::conversation::Conversation;
 use crate::exit::{io_reason, Failure};
 use crate::output::say;
@@ -61,16 +61,22 @@ pub fn prepare(plan: &ChatPlan, verbose: bool) -> Result<Prepared, Failure> {
         }
     }
     let prompt = prompt::user_text(&plan.words, stdin_text.as_deref());
-    let user = if !plan.attach.is_empty() {
-        // With an attachment the prompt may be empty: the files speak.
-        attach::user_content(&attachments.blocks, prompt.as_deref(), attachments.parts)
-    } else {
-        match (plan.request.is_some(), prompt) {
-            // `--request` without PROMPT words sends the file as it is.
-            (true, None) => None,
-            (_, text) => Some(Value::String(prompt::require_text(text)?)),
-        }
-    };
+    let user =
+        if !plan.attach.is_empty() {
+            // With an attachment the prompt may be empty: the files speak.
+            attach::user_content(&attachments.blocks, prompt.as_deref(), attachments.parts)
+        } else {
+            match (plan.request.is_some(), prompt) {
+                // `--request` without PROMPT words sends the file as it is.
+                (true, None) => None,
+                (_, text) => Some(Value::String(prompt::require_text(text).map_err(|e| {
+                    match &plan.conversation {
+                        Some(file) => e.with_hint(chat_without_prompt_hint(file)),
+                        None => e,
+                    }
+                })?)),
+            }
+        };
     let sent = build_body(base, user, &plan.body);
     let body = Body::new(&sent, attachments.data, Layout::Compact)?;
     Ok(Prepared {

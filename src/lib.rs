@@ -163,7 +163,10 @@ fn chat(config: &Config, plan: &ChatPlan, started: Instant) -> anyhow::Result<()
         &config.net,
         output.verbose,
         &url,
-        client::Call::Post(&body),
+        client::Call::Post {
+            body: &body,
+            names_model: sent.contains_key("model") || sent.contains_key("models"),
+        },
     )?;
     let streaming = signal::streaming();
     let content_type = header(&resp, "content-type").unwrap_or("").to_string();

@@ -7,11 +7,24 @@
 use crate::exit::Failure;
 use serde_json::{json, Map, Value};
 
+/// The model sent to OpenRouter when none is named: its own router.
 pub const DEFAULT_MODEL: &str = "openrouter/auto";
+
+/// Which server's spelling of the body the flags use (SPEC §2).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// openrouter.ai: `openrouter/auto` by default, `"reasoning": {"effort": …}`.
+    #[default]
+    OpenRouter,
+    /// Any other server (OpenAI, vLLM, llama.cpp…): no default model, a
+    /// top-level `"reasoning_effort"`.
+    OpenAi,
+}
 
 /// Everything the command line and environment say about the body.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct BodyOptions {
+    pub dialect: Dialect,
     pub system: Option<String>,
     /// `-m`, possibly a comma-separated list.
     pub model_flag: Option<String>,
@@ -124,15 +137,24 @@ fn add_messages(body: &mut Map<String, Value>, system: Option<&str>, user: Optio
     }
 }
 
-/// `model` (and `models` for a list): flag > file > environment > default.
+/// `model` (and `models` for a list): flag > file > environment > default;
+/// the default only on OpenRouter (another server would not know its
+/// router, and most serve one model anyway).
 fn set_model(body: &mut Map<String, Value>, opts: &BodyOptions) {
     // A file that names a `model` or a `models` list has chosen: the
     // environment and the default only fill in when it has not.
     let file_chose = body.contains_key("model") || body.contains_key("models");
+    let default = match opts.dialect {
+        Dialect::OpenRouter => Some(DEFAULT_MODEL),
+        Dialect::OpenAi => None,
+    };
     let model = match (&opts.model_flag, file_chose) {
         (Some(flag), _) => flag.as_str(),
         (None, true) => return,
-        (None, false) => opts.model_env.as_deref().unwrap_or(DEFAULT_MODEL),
+        (None, false) => match opts.model_env.as_deref().or(default) {
+            Some(model) => model,
+            None => return,
+        },
     };
     let list: Vec<&str> = model
         .split(',')
@@ -168,18 +190,39 @@ fn set_shortcuts(body: &mut Map<String, Value>, opts: &BodyOptions) {
         body.insert("stop".into(), json!(opts.stop));
     }
     if let Some(effort) = opts.reasoning_effort {
-        // Merge, so `exclude` or `max_tokens` from a request file survive.
-        match body.get_mut("reasoning") {
-            Some(Value::Object(r)) => {
-                r.insert("effort".into(), json!(effort));
-            }
-            _ => {
-                body.insert("reasoning".into(), json!({"effort": effort}));
-            }
-        }
+        set_reasoning_effort(body, effort, opts.dialect);
     }
     if let Some(format) = &opts.response_format {
         body.insert("response_format".into(), format.clone());
+    }
+}
+
+/// `--reasoning-effort`, in the server's dialect. The flag's level is the
+/// one effort sent: the other dialect's spelling from a request file is
+/// taken out, so a server never sees two efforts that disagree.
+fn set_reasoning_effort(body: &mut Map<String, Value>, effort: &str, dialect: Dialect) {
+    match dialect {
+        Dialect::OpenRouter => {
+            body.shift_remove("reasoning_effort");
+            // Merge, so `exclude` or `max_tokens` from a request file survive.
+            match body.get_mut("reasoning") {
+                Some(Value::Object(r)) => {
+                    r.insert("effort".into(), json!(effort));
+                }
+                _ => {
+                    body.insert("reasoning".into(), json!({"effort": effort}));
+                }
+            }
+        }
+        Dialect::OpenAi => {
+            if let Some(Value::Object(r)) = body.get_mut("reasoning") {
+                r.shift_remove("effort");
+                if r.is_empty() {
+                    body.shift_remove("reasoning");
+                }
+            }
+            body.insert("reasoning_effort".into(), json!(effort));
+        }
     }
 }
 
@@ -355,6 +398,66 @@ mod tests {
             !body.contains_key("usage"),
             "the deprecated usage field is never sent"
         );
+    }
+
+    #[test]
+    fn other_servers_get_no_default_model() {
+        let other = BodyOptions {
+            dialect: Dialect::OpenAi,
+            ..Default::default()
+        };
+        let body = build_body(None, Some("q".into()), &other);
+        assert!(!body.contains_key("model"), "{body:?}");
+        let env = BodyOptions {
+            model_env: Some("env/m".into()),
+            ..other.clone()
+        };
+        assert_eq!(build_body(None, Some("q".into()), &env)["model"], "env/m");
+        let flag = BodyOptions {
+            model_flag: Some("llama3".into()),
+            ..other
+        };
+        assert_eq!(build_body(None, Some("q".into()), &flag)["model"], "llama3");
+    }
+
+    #[test]
+    fn reasoning_effort_in_each_dialect() {
+        let openai = BodyOptions {
+            dialect: Dialect::OpenAi,
+            reasoning_effort: Some("high"),
+            ..Default::default()
+        };
+        let body = build_body(None, Some("q".into()), &openai);
+        assert_eq!(body["reasoning_effort"], "high");
+        assert!(!body.contains_key("reasoning"), "{body:?}");
+
+        // A file's other spelling gives way to the flag; the rest stays.
+        let file = obj(json!({"messages": [], "reasoning": {"effort": "low", "exclude": true}}));
+        let body = build_body(Some(file), None, &openai);
+        assert_eq!(body["reasoning"], json!({"exclude": true}));
+        assert_eq!(body["reasoning_effort"], "high");
+        let file = obj(json!({"messages": [], "reasoning": {"effort": "low"}}));
+        let body = build_body(Some(file), None, &openai);
+        assert!(!body.contains_key("reasoning"), "{body:?}");
+
+        let openrouter = BodyOptions {
+            reasoning_effort: Some("high"),
+            ..Default::default()
+        };
+        let file = obj(json!({"messages": [], "reasoning_effort": "low"}));
+        let body = build_body(Some(file), None, &openrouter);
+        assert_eq!(body["reasoning"], json!({"effort": "high"}));
+        assert!(!body.contains_key("reasoning_effort"), "{body:?}");
+
+        // Without the flag a file is sent as written, in either dialect.
+        let file = obj(json!({"messages": [], "reasoning": {"effort": "low"}}));
+        let other = BodyOptions {
+            dialect: Dialect::OpenAi,
+            ..Default::default()
+        };
+        let body = build_body(Some(file), None, &other);
+        assert_eq!(body["reasoning"], json!({"effort": "low"}));
+        assert!(!body.contains_key("reasoning_effort"));
     }
 
     #[test]
