@@ -73,6 +73,18 @@ pub fn command() -> clap::Command {
     cli::Args::command()
 }
 
+/// The reference beyond the flags (environment, exit status, attachment
+/// kinds, schema syntax, conversations), for the man page; `--help` shows
+/// the sections marked for it.
+pub fn reference() -> &'static [cli::Section] {
+    cli::SECTIONS
+}
+
+/// The examples `-h` and `--help` end with, for the man page.
+pub fn examples() -> impl Iterator<Item = &'static str> {
+    cli::EXAMPLES.lines().skip(1).map(str::trim)
+}
+
 /// Runs orstream with these arguments. `exit_on_signal` ends the process
 /// with 130 when a signal cannot be handled by returning (a hung connect).
 pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()> {
@@ -110,9 +122,8 @@ pub fn on_forced_exit() {
 /// Parses the command line; `None` when help or version was printed.
 /// Errors are one line plus a hint, never clap's multi-line default.
 fn parse_args(argv: Vec<OsString>) -> Result<Option<cli::Args>, anyhow::Error> {
-    let matches = command()
-        .color(clap::ColorChoice::Never)
-        .try_get_matches_from(argv);
+    let cmd = command().color(clap::ColorChoice::Never);
+    let matches = cmd.clone().try_get_matches_from(argv);
     let parsed = matches.and_then(|m| cli::Args::from_arg_matches(&m));
     match parsed {
         Ok(args) => Ok(Some(args)),
@@ -130,14 +141,7 @@ fn parse_args(argv: Vec<OsString>) -> Result<Option<cli::Args>, anyhow::Error> {
                 .context("writing stdout")?;
             Ok(None)
         }
-        Err(e) => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let message = first.strip_prefix("error: ").unwrap_or(first).to_string();
-            Err(Failure::usage(message)
-                .with_hint("see 'orstream --help'")
-                .into())
-        }
+        Err(e) => Err(cli::usage_failure(&e, &cmd).into()),
     }
 }
 

@@ -888,6 +888,38 @@ fn unknown_flag_is_one_error_line_and_one_help_hint() {
 }
 
 #[test]
+fn a_mistyped_flag_hints_the_similar_one() {
+    let server = hi_server();
+    let out = orstream_at(&server).args(["--jsn", "hi"]).run();
+    let (line, hint) = assert_error_lines(&out, 2, true);
+    assert!(line.contains("'--jsn'"), "{}", out.report());
+    assert!(hint.unwrap().contains("'--json'"), "{}", out.report());
+    assert_no_connections(&server);
+}
+
+#[test]
+fn a_bad_number_is_an_invalid_value_for_its_flag() {
+    for (args, flag) in [
+        (["--max-tokens", "-5"], "--max-tokens"),
+        (["--retries", "x"], "--retries"),
+        (["-t", "abc"], "-t/--temperature"),
+        (["--top-p", "-0.1"], "--top-p"),
+        (["--connect-timeout", "-1"], "--connect-timeout"),
+    ] {
+        let server = hi_server();
+        let out = orstream_at(&server).args(args).arg("hi").run();
+        let (line, hint) = assert_error_lines(&out, 2, true);
+        let want = format!(
+            "orstream: error: invalid value '{}' for {flag}: expected ",
+            args[1]
+        );
+        assert!(line.starts_with(&want), "{}", out.report());
+        assert!(hint.unwrap().contains("--help"), "{}", out.report());
+        assert_no_connections(&server);
+    }
+}
+
+#[test]
 fn chat_file_without_a_prompt_hints_request_to_replay_it() {
     let dir = TempDir::new("chat-no-prompt");
     let file = dir.file("c.json", r#"{"messages":[{"role":"user","content":"q"}]}"#);

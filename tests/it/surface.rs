@@ -469,8 +469,19 @@ fn help_has_examples_and_version_matches() {
         "OPENROUTER_API_KEY",
         "--no-stdin",
         "--from-sse",
+        "[env: OPENROUTER_MODEL]",
+        "\n  9    --each",
     ] {
         assert!(help.contains(part), "--help lacks {part:?}");
+    }
+    for help in [help, orstream().arg("-h").run().stdout_str()] {
+        // -r would print one token per line: -j joins them as they came.
+        assert!(
+            help.contains("| jq -j '.choices[0].delta.content // empty'"),
+            "{help}"
+        );
+        assert!(!help.contains("jq -r '.choices"), "{help}");
+        assert!(!help.contains('`'), "Markdown in help text: {help}");
     }
     let out = orstream().arg("--version").run();
     out.assert_code(0);
