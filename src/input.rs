@@ -122,18 +122,27 @@ impl Read for Wakeable {
     }
 }
 
-/// Reads all of stdin; with `hint`, says after 3 s of silence what it waits for.
+// The hints name no Ctrl-D: stdin is a pipe when they are given (a
+// terminal stdin is not read, or refused), and only its writer can end it.
+
+/// Reads all of stdin as the prompt; with `hint`, says after 3 s of
+/// silence what it waits for.
 fn read_stdin(hint: bool) -> Result<Vec<u8>, Failure> {
     read_all_stdin(
-        hint.then_some("waiting for stdin to close (Ctrl-D ends it; --no-stdin ignores stdin)"),
+        hint.then_some(
+            "waiting for stdin to close: it is read as the prompt (--no-stdin ignores it)",
+        ),
     )
+}
+
+/// Reads stdin as the `--request -` body (where `--no-stdin` is no way out).
+fn read_stdin_request(hint: bool) -> Result<Vec<u8>, Failure> {
+    read_all_stdin(hint.then_some("waiting for stdin to close: it is the --request - body"))
 }
 
 /// Reads stdin for `-a -` (where `--no-stdin` is no way out).
 fn read_stdin_attachment(hint: bool) -> Result<Vec<u8>, Failure> {
-    read_all_stdin(
-        hint.then_some("waiting for stdin to close: it is the -a - attachment (Ctrl-D ends it)"),
-    )
+    read_all_stdin(hint.then_some("waiting for stdin to close: it is the -a - attachment"))
 }
 
 fn read_all_stdin(hint: Option<&'static str>) -> Result<Vec<u8>, Failure> {
@@ -184,7 +193,7 @@ fn stdin_answered() {
 /// Reads the `--request` argument as UTF-8 text, naming it on any problem.
 fn read_request(source: &FileArg, hint: bool) -> Result<String, Failure> {
     match source {
-        FileArg::Stdin => decode_utf8(read_stdin(hint)?, "--request -"),
+        FileArg::Stdin => decode_utf8(read_stdin_request(hint)?, "--request -"),
         FileArg::Path(path) => {
             let name = format!("--request {}", path.display());
             let bytes = std::fs::read(path)

@@ -235,7 +235,7 @@ fn replay(output: &OutputOptions, source: &FileArg, started: Instant) -> anyhow:
         None => Keep::Nothing,
     };
     let mut session = Session::new(output, Answer::new(keep));
-    let ui = Ui::new(output, started);
+    let ui = Ui::new(output, started).for_replay();
     let name = source.name();
     let read_error = |e: io::Error| {
         Some(Failure::usage(format!(
