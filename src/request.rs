@@ -66,27 +66,79 @@ pub fn parse_option(arg: &str) -> Result<(String, Value), Failure> {
 
 /// Parses a request body (a `--request` or `-c` file): a JSON object with
 /// a `messages` array. `what` names it in errors (`--request FILE`, `-c
-/// FILE`), which carry the parser's line and column.
+/// FILE`), which carry the parser's line and column, in the user's terms
+/// (an array, a string) rather than serde's (a sequence, a map).
 pub fn parse_body(text: &str, what: &str) -> Result<Map<String, Value>, Failure> {
     #[derive(serde::Deserialize)]
     struct Shape {
         #[allow(dead_code)]
         messages: Vec<serde::de::IgnoredAny>,
     }
-    let bad = |e: serde_json::Error| {
-        let why = if e.is_syntax() || e.is_eof() {
-            "invalid JSON"
-        } else {
-            "not a chat request"
-        };
-        Failure::usage(format!("{what}: {why}: {e}"))
+    let bad = |why: String| {
+        Failure::usage(format!("{what}: {why}"))
             .with_hint("the body must be a JSON object with a \"messages\" array")
     };
     // Editors on Windows start files with a BOM; jq accepts it, so do we.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let map: Map<String, Value> = serde_json::from_str(text).map_err(bad)?;
-    serde_json::from_str::<Shape>(text).map_err(bad)?;
-    Ok(map)
+    let value: Value = serde_json::from_str(text).map_err(|e| bad(syntax_error(&e)))?;
+    // Deserialized only for where it fails; what failed is said from `value`.
+    let Err(e) = serde_json::from_str::<Shape>(text) else {
+        match value {
+            Value::Object(map) => return Ok(map),
+            _ => unreachable!("a body with a messages array is an object"),
+        }
+    };
+    let (why, (line, column)) = match &value {
+        Value::Object(map) => match map.get("messages") {
+            None => (
+                "there is no \"messages\" array".to_string(),
+                (e.line(), e.column()),
+            ),
+            Some(m) => (
+                format!("\"messages\" is {}, not an array", a_json_type(m)),
+                (e.line(), e.column()),
+            ),
+        },
+        // serde would point inside it, where it tried to read a field.
+        other => (
+            format!("the body is {}, not an object", a_json_type(other)),
+            start_of(text),
+        ),
+    };
+    Err(bad(format!(
+        "not a chat request: {why} at line {line} column {column}"
+    )))
+}
+
+/// The line and column (1-based) of the first character that is not
+/// whitespace.
+fn start_of(text: &str) -> (usize, usize) {
+    let skipped = &text[..text.len() - text.trim_start().len()];
+    let line = 1 + skipped.matches('\n').count();
+    let column = 1 + skipped.rsplit('\n').next().map_or(0, |l| l.chars().count());
+    (line, column)
+}
+
+/// A JSON syntax error, with its line and column.
+fn syntax_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    // "EOF while parsing a list at line 3 column 0"
+    match text.strip_prefix("EOF while parsing ") {
+        Some(rest) => format!("invalid JSON: the text ends inside {rest}"),
+        None => format!("invalid JSON: {text}"),
+    }
+}
+
+/// `an array`, `a string`…: a JSON value's type as a user would say it.
+fn a_json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// Builds the body: the `--request` object (or an empty one), then the
@@ -569,17 +621,40 @@ mod tests {
             e.message
         );
         assert!(e.message.contains("line 3 column 0"), "{}", e.message);
-        let e = parse_body(r#"{"model":"x"}"#, "--request r.json").unwrap_err();
         assert!(
-            e.message
-                .contains("missing field `messages` at line 1 column 13"),
+            e.message.contains("the text ends inside a list"),
             "{}",
             e.message
         );
-        let e = parse_body("[1]", "--request r.json").unwrap_err();
-        assert!(e.message.contains("line 1 column"), "{}", e.message);
         assert!(parse_body("\u{feff}{\"messages\":[]}", "--request bom.json").is_ok());
-        let e = parse_body(r#"{"messages":"hi"}"#, "--request r.json").unwrap_err();
-        assert!(e.message.contains("not a chat request"), "{}", e.message);
+        for (text, want) in [
+            (
+                r#"{"model":"x"}"#,
+                "--request r.json: not a chat request: there is no \"messages\" array at line 1 column 13",
+            ),
+            (
+                "[1]",
+                "--request r.json: not a chat request: the body is an array, not an object at line 1 column 1",
+            ),
+            (
+                r#"{"messages":"hi"}"#,
+                "--request r.json: not a chat request: \"messages\" is a string, not an array at line 1 column 16",
+            ),
+            (
+                r#"{"messages":{}}"#,
+                "--request r.json: not a chat request: \"messages\" is an object, not an array at line 1 column 12",
+            ),
+            (
+                "\n  \"hi\"",
+                "--request r.json: not a chat request: the body is a string, not an object at line 2 column 3",
+            ),
+        ] {
+            let e = parse_body(text, "--request r.json").unwrap_err();
+            assert_eq!(e.message, want);
+            // serde's words are not the user's.
+            for serde in ["sequence", "map", "missing field", "invalid type"] {
+                assert!(!e.message.contains(serde), "{}", e.message);
+            }
+        }
     }
 }

@@ -284,11 +284,22 @@ fn request_without_messages_array_is_a_usage_error() {
         ("string-messages.json", r#"{"messages":"hi"}"#),
     ] {
         let file = TempFile::new(tag, text);
-        let server = hi_server();
-        let out = orstream_at(&server).arg("--request").arg(file.path()).run();
-        let line = assert_usage_error(&out, &server);
-        assert!(line.contains(&file.name()), "{}", out.report());
-        assert!(line.contains("line 1 column"), "{}", out.report());
+        for flag in ["--request", "-c"] {
+            let server = hi_server();
+            let out = orstream_at(&server)
+                .arg(flag)
+                .arg(file.path())
+                .arg("hi")
+                .run();
+            let line = assert_usage_error(&out, &server);
+            assert!(line.contains(&file.name()), "{}", out.report());
+            assert!(line.contains("line 1 column"), "{}", out.report());
+            // The user's terms, not serde's ("invalid type: sequence,
+            // expected a map").
+            for serde in ["sequence", "map", "invalid type", "missing field"] {
+                assert!(!line.contains(serde), "{}", out.report());
+            }
+        }
     }
 }
 
