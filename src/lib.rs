@@ -16,7 +16,8 @@
 //!                      (spinner, warnings, usage line)
 //! L3  config           Config { mode, net, output }, built once from
 //!                      args, environment and terminals
-//! L2  process edges    cli (the clap definition), output (stdout, stderr,
+//! L2  process edges    cli (the clap definition, argument errors, the
+//!                      reference text), output (stdout, stderr,
 //!                      the newline rule), signal (stop_reason(), the
 //!                      streaming phase, socket shutdown), files (small
 //!                      named files, read with a bound)
