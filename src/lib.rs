@@ -16,7 +16,8 @@
 //!                      (spinner, warnings, usage line)
 //! L3  config           Config { mode, net, output }, built once from
 //!                      args, environment and terminals
-//! L2  process edges    cli (the clap definition), output (stdout, stderr,
+//! L2  process edges    cli (the clap definition, argument errors, the
+//!                      reference text), output (stdout, stderr,
 //!                      the newline rule), signal (stop_reason(), the
 //!                      streaming phase, socket shutdown), files (small
 //!                      named files, read with a bound)
@@ -73,6 +74,18 @@ pub fn command() -> clap::Command {
     cli::Args::command()
 }
 
+/// The reference beyond the flags (environment, exit status, attachment
+/// kinds, schema syntax, conversations), for the man page; `--help` shows
+/// the sections marked for it.
+pub fn reference() -> &'static [cli::Section] {
+    cli::SECTIONS
+}
+
+/// The examples `-h` and `--help` end with, for the man page.
+pub fn examples() -> impl Iterator<Item = &'static str> {
+    cli::EXAMPLES.lines().skip(1).map(str::trim)
+}
+
 /// Runs orstream with these arguments. `exit_on_signal` ends the process
 /// with 130 when a signal cannot be handled by returning (a hung connect).
 pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()> {
@@ -110,9 +123,8 @@ pub fn on_forced_exit() {
 /// Parses the command line; `None` when help or version was printed.
 /// Errors are one line plus a hint, never clap's multi-line default.
 fn parse_args(argv: Vec<OsString>) -> Result<Option<cli::Args>, anyhow::Error> {
-    let matches = command()
-        .color(clap::ColorChoice::Never)
-        .try_get_matches_from(argv);
+    let cmd = command().color(clap::ColorChoice::Never);
+    let matches = cmd.clone().try_get_matches_from(argv);
     let parsed = matches.and_then(|m| cli::Args::from_arg_matches(&m));
     match parsed {
         Ok(args) => Ok(Some(args)),
@@ -130,14 +142,7 @@ fn parse_args(argv: Vec<OsString>) -> Result<Option<cli::Args>, anyhow::Error> {
                 .context("writing stdout")?;
             Ok(None)
         }
-        Err(e) => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let message = first.strip_prefix("error: ").unwrap_or(first).to_string();
-            Err(Failure::usage(message)
-                .with_hint("see 'orstream --help'")
-                .into())
-        }
+        Err(e) => Err(cli::usage_failure(&e, &cmd).into()),
     }
 }
 
@@ -163,7 +168,10 @@ fn chat(config: &Config, plan: &ChatPlan, started: Instant) -> anyhow::Result<()
         &config.net,
         output.verbose,
         &url,
-        client::Call::Post(&body),
+        client::Call::Post {
+            body: &body,
+            names_model: sent.contains_key("model") || sent.contains_key("models"),
+        },
     )?;
     let streaming = signal::streaming();
     let content_type = header(&resp, "content-type").unwrap_or("").to_string();
@@ -228,7 +236,7 @@ fn replay(output: &OutputOptions, source: &FileArg, started: Instant) -> anyhow:
         None => Keep::Nothing,
     };
     let mut session = Session::new(output, Answer::new(keep));
-    let ui = Ui::new(output, started);
+    let ui = Ui::new(output, started).for_replay();
     let name = source.name();
     let read_error = |e: io::Error| {
         Some(Failure::usage(format!(
