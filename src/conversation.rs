@@ -179,7 +179,7 @@ mod tests {
             ("[1]", "not a chat request", "line 1 column"),
             (
                 r#"{"model":"x"}"#,
-                "missing field `messages`",
+                "there is no \"messages\" array",
                 "line 1 column 13",
             ),
             (

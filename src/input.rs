@@ -4,9 +4,9 @@
 
 use crate::attach;
 use crate::body::{self, Body, Data, Layout};
-use crate::config::{ChatPlan, FileArg, StdinUse};
+use crate::config::{chat_without_prompt_hint, ChatPlan, FileArg, StdinUse};
 use crate::conversation::Conversation;
-use crate::exit::{io_reason, Failure};
+use crate::exit::{io_reason, Failure, Kind};
 use crate::output::say;
 use crate::prompt::{self, decode_utf8};
 use crate::request::{build_body, parse_body};
@@ -52,7 +52,13 @@ pub fn prepare(plan: &ChatPlan, verbose: bool) -> Result<Prepared, Failure> {
     };
     let template = Template::read(plan, base, stdin_bytes, verbose)?;
     let prompt = prompt::user_text(&plan.words, stdin_text.as_deref());
-    let (sent, body) = template.into_body(prompt, plan)?;
+    let (sent, body) = template.into_body(prompt, plan).map_err(|e| {
+        // A conversation with nothing to append: replaying it is the way.
+        match (&plan.conversation, e.kind) {
+            (Some(file), Kind::Usage) => e.with_hint(chat_without_prompt_hint(file)),
+            _ => e,
+        }
+    })?;
     Ok(Prepared {
         conversation,
         sent,
@@ -190,18 +196,27 @@ impl Read for Wakeable {
     }
 }
 
-/// Reads all of stdin; with `hint`, says after 3 s of silence what it waits for.
+// The hints name no Ctrl-D: stdin is a pipe when they are given (a
+// terminal stdin is not read, or refused), and only its writer can end it.
+
+/// Reads all of stdin as the prompt; with `hint`, says after 3 s of
+/// silence what it waits for.
 fn read_stdin(hint: bool) -> Result<Vec<u8>, Failure> {
     read_all_stdin(
-        hint.then_some("waiting for stdin to close (Ctrl-D ends it; --no-stdin ignores stdin)"),
+        hint.then_some(
+            "waiting for stdin to close: it is read as the prompt (--no-stdin ignores it)",
+        ),
     )
+}
+
+/// Reads stdin as the `--request -` body (where `--no-stdin` is no way out).
+fn read_stdin_request(hint: bool) -> Result<Vec<u8>, Failure> {
+    read_all_stdin(hint.then_some("waiting for stdin to close: it is the --request - body"))
 }
 
 /// Reads stdin for `-a -` (where `--no-stdin` is no way out).
 fn read_stdin_attachment(hint: bool) -> Result<Vec<u8>, Failure> {
-    read_all_stdin(
-        hint.then_some("waiting for stdin to close: it is the -a - attachment (Ctrl-D ends it)"),
-    )
+    read_all_stdin(hint.then_some("waiting for stdin to close: it is the -a - attachment"))
 }
 
 fn read_all_stdin(hint: Option<&'static str>) -> Result<Vec<u8>, Failure> {
@@ -252,7 +267,7 @@ fn stdin_answered() {
 /// Reads the `--request` argument as UTF-8 text, naming it on any problem.
 fn read_request(source: &FileArg, hint: bool) -> Result<String, Failure> {
     match source {
-        FileArg::Stdin => decode_utf8(read_stdin(hint)?, "--request -"),
+        FileArg::Stdin => decode_utf8(read_stdin_request(hint)?, "--request -"),
         FileArg::Path(path) => {
             let name = format!("--request {}", path.display());
             let bytes = std::fs::read(path)

@@ -16,7 +16,8 @@
 //!                      (spinner, warnings, usage line)
 //! L3  config           Config { mode, net, output }, built once from
 //!                      args, environment and terminals
-//! L2  process edges    cli (the clap definition), output (stdout, stderr,
+//! L2  process edges    cli (the clap definition, argument errors, the
+//!                      reference text), output (stdout, stderr,
 //!                      the newline rule), signal (stop_reason(), the
 //!                      streaming phase, socket shutdown), files (small
 //!                      named files, read with a bound)
@@ -77,6 +78,18 @@ pub fn command() -> clap::Command {
     cli::Args::command()
 }
 
+/// The reference beyond the flags (environment, exit status, attachment
+/// kinds, schema syntax, conversations), for the man page; `--help` shows
+/// the sections marked for it.
+pub fn reference() -> &'static [cli::Section] {
+    cli::SECTIONS
+}
+
+/// The examples `-h` and `--help` end with, for the man page.
+pub fn examples() -> impl Iterator<Item = &'static str> {
+    cli::EXAMPLES.lines().skip(1).map(str::trim)
+}
+
 /// Runs orstream with these arguments. `exit_on_signal` ends the process
 /// with 130 when a signal cannot be handled by returning (a hung connect).
 pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()> {
@@ -120,9 +133,8 @@ pub fn on_forced_exit() {
 /// Parses the command line; `None` when help or version was printed.
 /// Errors are one line plus a hint, never clap's multi-line default.
 fn parse_args(argv: Vec<OsString>) -> Result<Option<cli::Args>, anyhow::Error> {
-    let matches = command()
-        .color(clap::ColorChoice::Never)
-        .try_get_matches_from(argv);
+    let cmd = command().color(clap::ColorChoice::Never);
+    let matches = cmd.clone().try_get_matches_from(argv);
     let parsed = matches.and_then(|m| cli::Args::from_arg_matches(&m));
     match parsed {
         Ok(args) => Ok(Some(args)),
@@ -140,14 +152,7 @@ fn parse_args(argv: Vec<OsString>) -> Result<Option<cli::Args>, anyhow::Error> {
                 .context("writing stdout")?;
             Ok(None)
         }
-        Err(e) => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let message = first.strip_prefix("error: ").unwrap_or(first).to_string();
-            Err(Failure::usage(message)
-                .with_hint("see 'orstream --help'")
-                .into())
-        }
+        Err(e) => Err(cli::usage_failure(&e, &cmd).into()),
     }
 }
 
@@ -179,7 +184,10 @@ fn chat(
         net: &config.net,
         verbose: output.verbose,
         url: &url,
-        call: client::Call::Post(&body),
+        call: client::Call::Post {
+            body: &body,
+            names_model: sent.contains_key("model") || sent.contains_key("models"),
+        },
         pacer: &client::Alone,
     })?;
     let streaming = signal::streaming();
@@ -237,7 +245,7 @@ fn replay(
     let _streaming = signal::streaming();
     let mut out = Out::stdout();
     let mut session = Session::new(output, Answer::new(outcome::wants(output, false)));
-    let mut ui = Ui::new(output, started);
+    let mut ui = Ui::new(output, started).for_replay();
     let name = source.name();
     let read_error = |e: io::Error| {
         Some(Failure::usage(format!(

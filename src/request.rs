@@ -7,11 +7,24 @@
 use crate::exit::Failure;
 use serde_json::{json, Map, Value};
 
+/// The model sent to OpenRouter when none is named: its own router.
 pub const DEFAULT_MODEL: &str = "openrouter/auto";
+
+/// Which server's spelling of the body the flags use (SPEC §2).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// openrouter.ai: `openrouter/auto` by default, `"reasoning": {"effort": …}`.
+    #[default]
+    OpenRouter,
+    /// Any other server (OpenAI, vLLM, llama.cpp…): no default model, a
+    /// top-level `"reasoning_effort"`.
+    OpenAi,
+}
 
 /// Everything the command line and environment say about the body.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct BodyOptions {
+    pub dialect: Dialect,
     pub system: Option<String>,
     /// `-m`, possibly a comma-separated list.
     pub model_flag: Option<String>,
@@ -57,27 +70,79 @@ pub fn parse_option(arg: &str) -> Result<(String, Value), Failure> {
 
 /// Parses a request body (a `--request` or `-c` file): a JSON object with
 /// a `messages` array. `what` names it in errors (`--request FILE`, `-c
-/// FILE`), which carry the parser's line and column.
+/// FILE`), which carry the parser's line and column, in the user's terms
+/// (an array, a string) rather than serde's (a sequence, a map).
 pub fn parse_body(text: &str, what: &str) -> Result<Map<String, Value>, Failure> {
     #[derive(serde::Deserialize)]
     struct Shape {
         #[allow(dead_code)]
         messages: Vec<serde::de::IgnoredAny>,
     }
-    let bad = |e: serde_json::Error| {
-        let why = if e.is_syntax() || e.is_eof() {
-            "invalid JSON"
-        } else {
-            "not a chat request"
-        };
-        Failure::usage(format!("{what}: {why}: {e}"))
+    let bad = |why: String| {
+        Failure::usage(format!("{what}: {why}"))
             .with_hint("the body must be a JSON object with a \"messages\" array")
     };
     // Editors on Windows start files with a BOM; jq accepts it, so do we.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let map: Map<String, Value> = serde_json::from_str(text).map_err(bad)?;
-    serde_json::from_str::<Shape>(text).map_err(bad)?;
-    Ok(map)
+    let value: Value = serde_json::from_str(text).map_err(|e| bad(syntax_error(&e)))?;
+    // Deserialized only for where it fails; what failed is said from `value`.
+    let Err(e) = serde_json::from_str::<Shape>(text) else {
+        match value {
+            Value::Object(map) => return Ok(map),
+            _ => unreachable!("a body with a messages array is an object"),
+        }
+    };
+    let (why, (line, column)) = match &value {
+        Value::Object(map) => match map.get("messages") {
+            None => (
+                "there is no \"messages\" array".to_string(),
+                (e.line(), e.column()),
+            ),
+            Some(m) => (
+                format!("\"messages\" is {}, not an array", a_json_type(m)),
+                (e.line(), e.column()),
+            ),
+        },
+        // serde would point inside it, where it tried to read a field.
+        other => (
+            format!("the body is {}, not an object", a_json_type(other)),
+            start_of(text),
+        ),
+    };
+    Err(bad(format!(
+        "not a chat request: {why} at line {line} column {column}"
+    )))
+}
+
+/// The line and column (1-based) of the first character that is not
+/// whitespace.
+fn start_of(text: &str) -> (usize, usize) {
+    let skipped = &text[..text.len() - text.trim_start().len()];
+    let line = 1 + skipped.matches('\n').count();
+    let column = 1 + skipped.rsplit('\n').next().map_or(0, |l| l.chars().count());
+    (line, column)
+}
+
+/// A JSON syntax error, with its line and column.
+fn syntax_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    // "EOF while parsing a list at line 3 column 0"
+    match text.strip_prefix("EOF while parsing ") {
+        Some(rest) => format!("invalid JSON: the text ends inside {rest}"),
+        None => format!("invalid JSON: {text}"),
+    }
+}
+
+/// `an array`, `a string`…: a JSON value's type as a user would say it.
+fn a_json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// Builds the body: the `--request` object (or an empty one), then the
@@ -134,15 +199,24 @@ fn add_messages(body: &mut Map<String, Value>, system: Option<&str>, user: Optio
     }
 }
 
-/// `model` (and `models` for a list): flag > file > environment > default.
+/// `model` (and `models` for a list): flag > file > environment > default;
+/// the default only on OpenRouter (another server would not know its
+/// router, and most serve one model anyway).
 fn set_model(body: &mut Map<String, Value>, opts: &BodyOptions) {
     // A file that names a `model` or a `models` list has chosen: the
     // environment and the default only fill in when it has not.
     let file_chose = body.contains_key("model") || body.contains_key("models");
+    let default = match opts.dialect {
+        Dialect::OpenRouter => Some(DEFAULT_MODEL),
+        Dialect::OpenAi => None,
+    };
     let model = match (&opts.model_flag, file_chose) {
         (Some(flag), _) => flag.as_str(),
         (None, true) => return,
-        (None, false) => opts.model_env.as_deref().unwrap_or(DEFAULT_MODEL),
+        (None, false) => match opts.model_env.as_deref().or(default) {
+            Some(model) => model,
+            None => return,
+        },
     };
     let list: Vec<&str> = model
         .split(',')
@@ -178,15 +252,7 @@ fn set_shortcuts(body: &mut Map<String, Value>, opts: &BodyOptions) {
         body.insert("stop".into(), json!(opts.stop));
     }
     if let Some(effort) = opts.reasoning_effort {
-        // Merge, so `exclude` or `max_tokens` from a request file survive.
-        match body.get_mut("reasoning") {
-            Some(Value::Object(r)) => {
-                r.insert("effort".into(), json!(effort));
-            }
-            _ => {
-                body.insert("reasoning".into(), json!({"effort": effort}));
-            }
-        }
+        set_reasoning_effort(body, effort, opts.dialect);
     }
     if let Some(format) = &opts.response_format {
         body.insert("response_format".into(), format.clone());
@@ -201,6 +267,35 @@ fn add_web_search(body: &mut Map<String, Value>) {
         Some(Value::Array(tools)) => tools.push(tool),
         _ => {
             body.insert("tools".into(), Value::Array(vec![tool]));
+        }
+    }
+}
+
+/// `--reasoning-effort`, in the server's dialect. The flag's level is the
+/// one effort sent: the other dialect's spelling from a request file is
+/// taken out, so a server never sees two efforts that disagree.
+fn set_reasoning_effort(body: &mut Map<String, Value>, effort: &str, dialect: Dialect) {
+    match dialect {
+        Dialect::OpenRouter => {
+            body.shift_remove("reasoning_effort");
+            // Merge, so `exclude` or `max_tokens` from a request file survive.
+            match body.get_mut("reasoning") {
+                Some(Value::Object(r)) => {
+                    r.insert("effort".into(), json!(effort));
+                }
+                _ => {
+                    body.insert("reasoning".into(), json!({"effort": effort}));
+                }
+            }
+        }
+        Dialect::OpenAi => {
+            if let Some(Value::Object(r)) = body.get_mut("reasoning") {
+                r.shift_remove("effort");
+                if r.is_empty() {
+                    body.shift_remove("reasoning");
+                }
+            }
+            body.insert("reasoning_effort".into(), json!(effort));
         }
     }
 }
@@ -380,6 +475,66 @@ mod tests {
     }
 
     #[test]
+    fn other_servers_get_no_default_model() {
+        let other = BodyOptions {
+            dialect: Dialect::OpenAi,
+            ..Default::default()
+        };
+        let body = build_body(None, Some("q".into()), &other);
+        assert!(!body.contains_key("model"), "{body:?}");
+        let env = BodyOptions {
+            model_env: Some("env/m".into()),
+            ..other.clone()
+        };
+        assert_eq!(build_body(None, Some("q".into()), &env)["model"], "env/m");
+        let flag = BodyOptions {
+            model_flag: Some("llama3".into()),
+            ..other
+        };
+        assert_eq!(build_body(None, Some("q".into()), &flag)["model"], "llama3");
+    }
+
+    #[test]
+    fn reasoning_effort_in_each_dialect() {
+        let openai = BodyOptions {
+            dialect: Dialect::OpenAi,
+            reasoning_effort: Some("high"),
+            ..Default::default()
+        };
+        let body = build_body(None, Some("q".into()), &openai);
+        assert_eq!(body["reasoning_effort"], "high");
+        assert!(!body.contains_key("reasoning"), "{body:?}");
+
+        // A file's other spelling gives way to the flag; the rest stays.
+        let file = obj(json!({"messages": [], "reasoning": {"effort": "low", "exclude": true}}));
+        let body = build_body(Some(file), None, &openai);
+        assert_eq!(body["reasoning"], json!({"exclude": true}));
+        assert_eq!(body["reasoning_effort"], "high");
+        let file = obj(json!({"messages": [], "reasoning": {"effort": "low"}}));
+        let body = build_body(Some(file), None, &openai);
+        assert!(!body.contains_key("reasoning"), "{body:?}");
+
+        let openrouter = BodyOptions {
+            reasoning_effort: Some("high"),
+            ..Default::default()
+        };
+        let file = obj(json!({"messages": [], "reasoning_effort": "low"}));
+        let body = build_body(Some(file), None, &openrouter);
+        assert_eq!(body["reasoning"], json!({"effort": "high"}));
+        assert!(!body.contains_key("reasoning_effort"), "{body:?}");
+
+        // Without the flag a file is sent as written, in either dialect.
+        let file = obj(json!({"messages": [], "reasoning": {"effort": "low"}}));
+        let other = BodyOptions {
+            dialect: Dialect::OpenAi,
+            ..Default::default()
+        };
+        let body = build_body(Some(file), None, &other);
+        assert_eq!(body["reasoning"], json!({"effort": "low"}));
+        assert!(!body.contains_key("reasoning_effort"));
+    }
+
+    #[test]
     fn options_parse_json_or_string() {
         assert_eq!(
             parse_option("top_k=40").unwrap(),
@@ -515,17 +670,40 @@ mod tests {
             e.message
         );
         assert!(e.message.contains("line 3 column 0"), "{}", e.message);
-        let e = parse_body(r#"{"model":"x"}"#, "--request r.json").unwrap_err();
         assert!(
-            e.message
-                .contains("missing field `messages` at line 1 column 13"),
+            e.message.contains("the text ends inside a list"),
             "{}",
             e.message
         );
-        let e = parse_body("[1]", "--request r.json").unwrap_err();
-        assert!(e.message.contains("line 1 column"), "{}", e.message);
         assert!(parse_body("\u{feff}{\"messages\":[]}", "--request bom.json").is_ok());
-        let e = parse_body(r#"{"messages":"hi"}"#, "--request r.json").unwrap_err();
-        assert!(e.message.contains("not a chat request"), "{}", e.message);
+        for (text, want) in [
+            (
+                r#"{"model":"x"}"#,
+                "--request r.json: not a chat request: there is no \"messages\" array at line 1 column 13",
+            ),
+            (
+                "[1]",
+                "--request r.json: not a chat request: the body is an array, not an object at line 1 column 1",
+            ),
+            (
+                r#"{"messages":"hi"}"#,
+                "--request r.json: not a chat request: \"messages\" is a string, not an array at line 1 column 16",
+            ),
+            (
+                r#"{"messages":{}}"#,
+                "--request r.json: not a chat request: \"messages\" is an object, not an array at line 1 column 12",
+            ),
+            (
+                "\n  \"hi\"",
+                "--request r.json: not a chat request: the body is a string, not an object at line 2 column 3",
+            ),
+        ] {
+            let e = parse_body(text, "--request r.json").unwrap_err();
+            assert_eq!(e.message, want);
+            // serde's words are not the user's.
+            for serde in ["sequence", "map", "missing field", "invalid type"] {
+                assert!(!e.message.contains(serde), "{}", e.message);
+            }
+        }
     }
 }

@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 const TICK: Duration = Duration::from_millis(80);
 const FIRST_FRAME: Duration = Duration::from_millis(100);
+/// A tokens-per-second figure needs the answer to have taken this long
+/// from its first token to its end: what came in one burst (a cached
+/// answer, a fast local server) has no meaningful rate.
+const MIN_RATE_SPAN: Duration = Duration::from_millis(100);
 const DIM: &str = "\x1b[2m";
 const RESET: &str = "\x1b[0m";
 
@@ -88,6 +92,8 @@ pub struct Ui {
     notes_are_warnings: bool,
     /// Masks the key in reasoning split across deltas.
     reasoning: Masker,
+    /// `--from-sse`: the timing is the replay's, not the model's.
+    replay: bool,
 }
 
 impl Ui {
@@ -105,7 +111,16 @@ impl Ui {
             printed: 0,
             notes_are_warnings: false,
             reasoning: Masker::new(),
+            replay: false,
         }
+    }
+
+    /// For `--from-sse`: the `-u` line then gives no timing (time to first
+    /// token, tokens per second): a recording read in microseconds says
+    /// nothing about the model's speed.
+    pub fn for_replay(mut self) -> Ui {
+        self.replay = true;
+        self
     }
 
     /// Starts the spinner, when stderr is a terminal and `-q` was not given.
@@ -266,15 +281,12 @@ impl Ui {
                 parts.push(format!("${c:.6}"));
             }
         }
-        if let Some(ttft) = self.time_to_first_token() {
+        if let (Some(ttft), false) = (self.time_to_first_token(), self.replay) {
             parts.push(format!("first token {:.2} s", ttft.as_secs_f64()));
-            let generating = self
-                .first_token
-                .map(|t| t.elapsed().as_secs_f64())
-                .unwrap_or(0.0);
+            let generating = self.first_token.map(|t| t.elapsed()).unwrap_or_default();
             let tokens = usage.and_then(|u| u.completion_tokens);
-            if let (Some(n), true) = (tokens, generating > 0.0) {
-                parts.push(format!("{:.1} tokens/s", n as f64 / generating));
+            if let Some(rate) = tokens.and_then(|n| rate(n, generating)) {
+                parts.push(format!("{rate:.1} tokens/s"));
             }
         }
         if parts.is_empty() {
@@ -282,6 +294,11 @@ impl Ui {
         }
         format!("usage: {}", parts.join(", "))
     }
+}
+
+/// Tokens per second over `span`, when the span is long enough to mean it.
+fn rate(tokens: u64, span: Duration) -> Option<f64> {
+    (span >= MIN_RATE_SPAN && tokens > 0).then(|| tokens as f64 / span.as_secs_f64())
 }
 
 /// One piece of reasoning, as stderr may take it.
@@ -323,6 +340,32 @@ mod tests {
             stderr: Stderr::Plain,
             images: None,
         }
+    }
+
+    #[test]
+    fn a_rate_needs_a_meaningful_span() {
+        assert_eq!(rate(50, Duration::from_secs(2)), Some(25.0));
+        assert_eq!(rate(50, Duration::from_micros(40)), None);
+        assert_eq!(rate(0, Duration::from_secs(2)), None);
+    }
+
+    #[test]
+    fn a_replay_shows_no_timing() {
+        let u = Usage {
+            completion_tokens: Some(9),
+            ..Usage::default()
+        };
+        let mut live = Ui::new(&opts(), Instant::now());
+        live.first_token();
+        let line = live.usage_line(None, None, Some(&u));
+        assert!(line.contains("first token"), "{line}");
+        assert!(!line.contains("tokens/s"), "no rate from a burst: {line}");
+        let mut replay = Ui::new(&opts(), Instant::now()).for_replay();
+        replay.first_token();
+        assert_eq!(
+            replay.usage_line(None, None, Some(&u)),
+            "usage: 9 completion tokens"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::files;
 use crate::output::say;
 use crate::secret::{is_secret_header, redact_userinfo, HIDDEN};
 use crate::signal;
-use failure::{connect_failure, http_failure, status_line};
+use failure::{connect_failure, http_failure, status_line, Asked};
 use retry::{retry_after, Jitter, MAX_WAIT};
 use std::time::{Duration, Instant, SystemTime};
 use ureq::http::Response;
@@ -99,8 +99,13 @@ fn load_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Failure> {
 /// One request to send (retried as a whole).
 #[derive(Clone, Copy)]
 pub enum Call<'a> {
-    /// A sized, streamed body: files are read (again, on a retry) as it is sent.
-    Post(&'a RequestBody),
+    /// A sized, streamed body: files are read (again, on a retry) as it is
+    /// sent. `names_model`: the body has a `model` (or `models`); without
+    /// one, a 400 or 404 hints `-m`.
+    Post {
+        body: &'a RequestBody,
+        names_model: bool,
+    },
     Get,
 }
 
@@ -208,14 +213,14 @@ fn try_once(request: &Request<'_>, last_try: bool, backoff: Duration) -> Result<
     } = *request;
     let started = Instant::now();
     let result = match call {
-        Call::Post(body) => post(agent, net, url, body),
+        Call::Post { body, .. } => post(agent, net, url, body),
         Call::Get => with_headers(agent.get(url), net).call(),
     };
     signal::check()?;
     let resp = match result {
         Ok(resp) => resp,
         Err(e) => {
-            if let Call::Post(body) = call {
+            if let Call::Post { body, .. } = call {
                 // A file that changed while it was sent: ours, not the
                 // network's, and a retry would not help.
                 if let Some(failure) = body.failure() {
@@ -249,7 +254,18 @@ fn try_once(request: &Request<'_>, last_try: bool, backoff: Duration) -> Result<
         pacer.throttled(wait.unwrap_or(backoff).min(MAX_WAIT));
     }
     if last_try || !status_is_retryable(status) {
-        let failure = http_failure(resp);
+        let asked = Asked {
+            net,
+            url,
+            no_model: matches!(
+                call,
+                Call::Post {
+                    names_model: false,
+                    ..
+                }
+            ),
+        };
+        let failure = http_failure(resp, asked);
         // Reading the error body may have been cut short by a stop.
         signal::check()?;
         return Err(failure);
@@ -290,7 +306,7 @@ fn with_headers<B>(mut req: ureq::RequestBuilder<B>, net: &Net) -> ureq::Request
 /// `-v`: the request line and headers, credentials hidden.
 fn trace_request(net: &Net, url: &str, call: Call<'_>) {
     let method = match call {
-        Call::Post(_) => "POST",
+        Call::Post { .. } => "POST",
         Call::Get => "GET",
     };
     say(&format!("> {method} {}", redact_userinfo(url)));
@@ -302,7 +318,7 @@ fn trace_request(net: &Net, url: &str, call: Call<'_>) {
         };
         say(&format!("> {name}: {shown}"));
     }
-    if let Call::Post(body) = call {
+    if let Call::Post { body, .. } = call {
         say(&format!("> Content-Length: {}", body.len()));
         if expects_continue(body) {
             say("> Expect: 100-continue");

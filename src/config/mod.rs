@@ -12,7 +12,7 @@ mod plan;
 
 pub use net::Net;
 pub use output::{Check, OutputOptions, SinkKind, Stderr};
-pub use plan::{ChatPlan, EachPlan, StdinUse};
+pub use plan::{chat_without_prompt_hint, ChatPlan, EachPlan, StdinUse};
 
 use crate::cli::Args;
 use crate::exit::Failure;

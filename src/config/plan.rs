@@ -4,7 +4,7 @@
 use super::{Env, FileArg, ModeKind, Net, OutputOptions, Ttys};
 use crate::cli::Args;
 use crate::exit::Failure;
-use crate::request::{parse_option, BodyOptions};
+use crate::request::{parse_option, BodyOptions, Dialect};
 use crate::url::is_openrouter;
 use std::path::PathBuf;
 
@@ -155,10 +155,13 @@ pub(super) fn stdin_use(args: &Args, kind: &ModeKind, ttys: Ttys) -> Result<Stdi
         && request.is_none()
         && args.attach.is_empty()
     {
-        let hint = if ttys.stdin && !args.no_stdin {
-            "give PROMPT words or pipe text on stdin; see 'orstream --help'"
+        let hint = if let Some(file) = &args.chat {
+            chat_without_prompt_hint(file)
+        } else if ttys.stdin && !args.no_stdin {
+            "give PROMPT words or pipe text on stdin; see 'orstream --help'".to_string()
         } else {
             "give PROMPT words (stdin is ignored with --no-stdin); see 'orstream --help'"
+                .to_string()
         };
         return Err(Failure::usage("no prompt given").with_hint(hint));
     }
@@ -182,6 +185,16 @@ fn refuse_each_stdin(attach_stdin: usize, request: Option<&FileArg>) -> Result<(
         .with_hint("name a file instead of -")),
         None => Ok(()),
     }
+}
+
+/// `-c FILE` with nothing to append: the way to send the conversation as
+/// it stands is to replay it.
+pub fn chat_without_prompt_hint(file: &std::path::Path) -> String {
+    format!(
+        "-c appends a prompt (words, stdin or -a); to send {} as it is: orstream --request {}",
+        file.display(),
+        file.display()
+    )
 }
 
 /// `--list-models` and `--from-sse` send no message: PROMPT words and
@@ -250,7 +263,13 @@ fn body_options(
         .check
         .schema()
         .map(|s| crate::schema::response_format(s.clone()));
+    let openrouter = is_openrouter(&net.base_url);
     Ok(BodyOptions {
+        dialect: if openrouter {
+            Dialect::OpenRouter
+        } else {
+            Dialect::OpenAi
+        },
         system: args.system.clone(),
         model_flag,
         model_env: env.get("OPENROUTER_MODEL").map(str::to_string),
@@ -262,7 +281,7 @@ fn body_options(
         reasoning_effort: args.reasoning_effort.map(|e| e.as_str()),
         // OpenRouter drops response_format for providers that lack it
         // unless told to route only to those that honour every parameter.
-        require_parameters: response_format.is_some() && is_openrouter(&net.base_url),
+        require_parameters: response_format.is_some() && openrouter,
         response_format,
         fields,
         web: args.web,

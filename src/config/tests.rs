@@ -290,11 +290,33 @@ fn shapes_and_the_provider_merge() {
 }
 
 #[test]
+fn the_dialect_follows_the_host() {
+    use crate::request::Dialect;
+    let c = Config::from_args(args(&["q"]), &key_env(), tty()).unwrap();
+    assert_eq!(plan(&c).body.dialect, Dialect::OpenRouter);
+    let c = Config::from_args(
+        args(&["--base-url", "https://OpenRouter.ai./api/v1", "q"]),
+        &key_env(),
+        tty(),
+    )
+    .unwrap();
+    assert_eq!(plan(&c).body.dialect, Dialect::OpenRouter);
+    for base in ["http://localhost:8080/v1", "https://api.openai.com/v1"] {
+        let c = Config::from_args(args(&["--base-url", base, "q"]), &key_env(), tty()).unwrap();
+        assert_eq!(plan(&c).body.dialect, Dialect::OpenAi, "{base}");
+    }
+}
+
+#[test]
 fn chat_file_rules() {
     let e = Config::from_args(args(&["-c", "-", "q"]), &key_env(), tty()).unwrap_err();
     assert_eq!(e.kind.code(), 2);
     let e = Config::from_args(args(&["-c", "f.json"]), &key_env(), tty()).unwrap_err();
     assert_eq!(e.message, "no prompt given", "-c needs a prompt");
+    assert!(
+        e.hint.unwrap().contains("orstream --request f.json"),
+        "replaying is the way to send it as it is"
+    );
 }
 
 #[test]

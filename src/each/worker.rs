@@ -80,8 +80,8 @@ fn stream_item(
 ) -> (anyhow::Result<()>, Option<Ended>) {
     let chat = &shared.plan.chat;
     let prompt = items::prompt(text, &chat.words);
-    let body = match shared.template.body(Some(prompt), chat) {
-        Ok((_, body)) => body,
+    let (sent, body) = match shared.template.body(Some(prompt), chat) {
+        Ok(built) => built,
         Err(e) => return (Err(e.into()), None),
     };
     let opts = &shared.opts;
@@ -90,7 +90,10 @@ fn stream_item(
         net: shared.net,
         verbose: opts.verbose,
         url: &shared.url,
-        call: Call::Post(&body),
+        call: Call::Post {
+            body: &body,
+            names_model: sent.contains_key("model") || sent.contains_key("models"),
+        },
         pacer: &shared.gate,
     });
     let resp = match resp {

@@ -123,7 +123,7 @@ fn error_line(out: &Output) -> String {
     first
 }
 
-/// FILE byte for byte as a run saves it: `messages`, `"model"`, then the
+/// FILE byte for byte as a run saves it: `messages`, `"model"` (unless ""), then the
 /// `more` fields, pretty-printed with two-space indents and a final newline.
 /// Each message is `(role, content)`. The content and each of `more` (a
 /// `"key": value`, a multi-line value with its inner lines indented as in
@@ -136,10 +136,11 @@ fn saved_file(messages: &[(&str, &str)], model: &str, more: &[&str]) -> String {
             format!("    {{\n      \"role\": \"{role}\",\n      \"content\": \"{content}\"\n    }}")
         })
         .collect();
-    let mut fields = vec![
-        format!("  \"messages\": [\n{}\n  ]", messages.join(",\n")),
-        format!("  \"model\": \"{model}\""),
-    ];
+    let mut fields = vec![format!("  \"messages\": [\n{}\n  ]", messages.join(",\n"))];
+    // No model is sent to a server other than OpenRouter unless named.
+    if !model.is_empty() {
+        fields.push(format!("  \"model\": \"{model}\""));
+    }
     fields.extend(more.iter().map(|f| format!("  {f}")));
     format!("{{\n{}\n}}\n", fields.join(",\n"))
 }
@@ -405,7 +406,7 @@ fn system_flag_inserts_a_system_message_first_when_none_leads() {
     let body = turn(&dir, &["-c", "c.json", "-s", "S", "q2"], "a2");
     assert_eq!(
         body,
-        r#"{"messages":[{"role":"system","content":"S"},{"role":"user","content":"q1"},{"role":"assistant","content":"a1"},{"role":"system","content":"late"},{"role":"user","content":"q2"}],"model":"openrouter/auto","stream":true,"stream_options":{"include_usage":true}}"#
+        r#"{"messages":[{"role":"system","content":"S"},{"role":"user","content":"q1"},{"role":"assistant","content":"a1"},{"role":"system","content":"late"},{"role":"user","content":"q2"}],"stream":true,"stream_options":{"include_usage":true}}"#
     );
     assert_eq!(
         dir.read("c.json"),
@@ -418,7 +419,7 @@ fn system_flag_inserts_a_system_message_first_when_none_leads() {
                 ("user", "q2"),
                 ("assistant", "a2")
             ],
-            "openrouter/auto",
+            "",
             &[]
         )
     );
@@ -856,7 +857,7 @@ fn second_run_is_refused_while_the_first_holds_file(existing: bool) {
     } else {
         saved_file(
             &[("user", "second?"), ("assistant", "partial done")],
-            "openrouter/auto",
+            "",
             &[],
         )
     };

@@ -37,7 +37,7 @@ fn assert_no_controls(text: &str, out: &Output) {
 #[test]
 fn an_error_message_cannot_drive_the_terminal() {
     let body = r#"{"error":{"message":"bad \u001b]52;c;ZXZpbA==\u0007 \u001b[2J\rorstream: fake \u009b2J line","code":400}}"#;
-    let (_s, out) = run(Reply::json(400, body), &[]);
+    let (_s, out) = run(Reply::json(400, body), &["-m", "x/y"]);
     out.assert_code(5);
     let err = out.stderr_str();
     assert_no_controls(&err, &out);

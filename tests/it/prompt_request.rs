@@ -284,11 +284,22 @@ fn request_without_messages_array_is_a_usage_error() {
         ("string-messages.json", r#"{"messages":"hi"}"#),
     ] {
         let file = TempFile::new(tag, text);
-        let server = hi_server();
-        let out = orstream_at(&server).arg("--request").arg(file.path()).run();
-        let line = assert_usage_error(&out, &server);
-        assert!(line.contains(&file.name()), "{}", out.report());
-        assert!(line.contains("line 1 column"), "{}", out.report());
+        for flag in ["--request", "-c"] {
+            let server = hi_server();
+            let out = orstream_at(&server)
+                .arg(flag)
+                .arg(file.path())
+                .arg("hi")
+                .run();
+            let line = assert_usage_error(&out, &server);
+            assert!(line.contains(&file.name()), "{}", out.report());
+            assert!(line.contains("line 1 column"), "{}", out.report());
+            // The user's terms, not serde's ("invalid type: sequence,
+            // expected a map").
+            for serde in ["sequence", "map", "invalid type", "missing field"] {
+                assert!(!line.contains(serde), "{}", out.report());
+            }
+        }
     }
 }
 
@@ -345,11 +356,54 @@ fn model_from_env_when_no_flag_or_file() {
     assert_eq!(body["model"], "env/model");
 }
 
+/// The body of the one request a run at OpenRouter's host sent.
+fn body_at_openrouter(f: impl FnOnce(Cmd) -> Cmd) -> Value {
+    let origin = hi_server();
+    run_ok(&origin, f(orstream_at_openrouter(&origin))).0.json()
+}
+
 #[test]
-fn model_defaults_to_openrouter_auto() {
-    let body = body_of(|c| c.arg("hi"));
+fn model_defaults_to_openrouter_auto_on_openrouter_only() {
+    let body = body_at_openrouter(|c| c.arg("hi"));
     assert_eq!(body["model"], "openrouter/auto");
     assert!(body.get("models").is_none(), "{body}");
+
+    // Another server would not know OpenRouter's router.
+    let body = body_of(|c| c.arg("hi"));
+    assert!(body.get("model").is_none(), "{body}");
+    assert!(body.get("models").is_none(), "{body}");
+    let body = body_of(|c| c.arg("hi").env("OPENROUTER_MODEL", "env/model"));
+    assert_eq!(body["model"], "env/model");
+}
+
+#[test]
+fn a_rejection_without_a_model_hints_m_and_list_models() {
+    for status in [400, 404] {
+        let server = Server::start(vec![Reply::json(
+            status,
+            r#"{"error":{"message":"model is required"}}"#,
+        )]);
+        let out = orstream_at(&server).arg("hi").run();
+        let (line, hint) = assert_error_lines(&out, 5, true);
+        assert!(line.contains("model is required"), "{}", out.report());
+        let hint = hint.unwrap();
+        assert!(
+            hint.contains("-m") && hint.contains("--list-models"),
+            "{}",
+            out.report()
+        );
+        assert!(!hint.contains("/v1"), "{}", out.report());
+
+        // With a model named, a 400 is the server's say alone.
+        let server = Server::start(vec![Reply::json(status, r#"{"error":{"message":"bad"}}"#)]);
+        let out = orstream_at(&server).args(["-m", "x/y", "hi"]).run();
+        let (_, hint) = assert_error_lines(&out, 5, false);
+        assert!(
+            !hint.unwrap_or_default().contains("--list-models"),
+            "{}",
+            out.report()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -605,6 +659,7 @@ fn shortcuts_absent_are_not_sent() {
         "seed",
         "stop",
         "reasoning",
+        "reasoning_effort",
     ] {
         assert!(body.get(field).is_none(), "{field} sent: {body}");
     }
@@ -619,9 +674,33 @@ fn stop_is_always_an_array() {
 }
 
 #[test]
-fn reasoning_effort_is_sent_in_native_form() {
-    let body = body_of(|c| c.args(["--reasoning-effort", "high", "hi"]));
+fn reasoning_effort_is_sent_in_each_servers_dialect() {
+    // OpenRouter's native form on openrouter.ai...
+    let body = body_at_openrouter(|c| c.args(["--reasoning-effort", "high", "hi"]));
     assert_eq!(body["reasoning"], json!({"effort": "high"}));
+    assert!(body.get("reasoning_effort").is_none(), "{body}");
+    // ...OpenAI's top-level field elsewhere (OpenAI, vLLM, llama.cpp).
+    let body = body_of(|c| c.args(["--reasoning-effort", "high", "hi"]));
+    assert_eq!(body["reasoning_effort"], "high");
+    assert!(body.get("reasoning").is_none(), "{body}");
+}
+
+#[test]
+fn reasoning_effort_replaces_a_request_files_other_spelling() {
+    let file = TempFile::new(
+        "effort.json",
+        r#"{"messages":[{"role":"user","content":"x"}],"reasoning":{"effort":"low","max_tokens":9}}"#,
+    );
+    let body = body_of(|c| {
+        c.arg("--request")
+            .arg(file.path())
+            .args(["--reasoning-effort", "max"])
+    });
+    assert_eq!(body["reasoning_effort"], "max");
+    assert_eq!(body["reasoning"], json!({"max_tokens": 9}), "{body}");
+    // Without the flag the file goes as written.
+    let body = body_of(|c| c.arg("--request").arg(file.path()));
+    assert_eq!(body["reasoning"], json!({"effort": "low", "max_tokens": 9}));
     assert!(body.get("reasoning_effort").is_none(), "{body}");
 }
 
@@ -820,6 +899,60 @@ fn unknown_flag_is_one_error_line_and_one_help_hint() {
 }
 
 #[test]
+fn a_mistyped_flag_hints_the_similar_one() {
+    let server = hi_server();
+    let out = orstream_at(&server).args(["--jsn", "hi"]).run();
+    let (line, hint) = assert_error_lines(&out, 2, true);
+    assert!(line.contains("'--jsn'"), "{}", out.report());
+    assert!(hint.unwrap().contains("'--json'"), "{}", out.report());
+    assert_no_connections(&server);
+}
+
+#[test]
+fn a_bad_number_is_an_invalid_value_for_its_flag() {
+    for (args, flag) in [
+        (["--max-tokens", "-5"], "--max-tokens"),
+        (["--retries", "x"], "--retries"),
+        (["-t", "abc"], "-t/--temperature"),
+        (["--top-p", "-0.1"], "--top-p"),
+        (["--connect-timeout", "-1"], "--connect-timeout"),
+    ] {
+        let server = hi_server();
+        let out = orstream_at(&server).args(args).arg("hi").run();
+        let (line, hint) = assert_error_lines(&out, 2, true);
+        let want = format!(
+            "orstream: error: invalid value '{}' for {flag}: expected ",
+            args[1]
+        );
+        assert!(line.starts_with(&want), "{}", out.report());
+        assert!(hint.unwrap().contains("--help"), "{}", out.report());
+        assert_no_connections(&server);
+    }
+}
+
+#[test]
+fn chat_file_without_a_prompt_hints_request_to_replay_it() {
+    let dir = TempDir::new("chat-no-prompt");
+    let file = dir.file("c.json", r#"{"messages":[{"role":"user","content":"q"}]}"#);
+    for terminal in [false, true] {
+        let server = hi_server();
+        let mut cmd = orstream_at(&server).args(["-c", &file]);
+        if terminal {
+            cmd = cmd.stdin_terminal();
+        }
+        let out = cmd.run();
+        let (line, hint) = assert_error_lines(&out, 2, true);
+        assert!(line.contains("no prompt"), "{}", out.report());
+        assert!(
+            hint.unwrap().contains(&format!("--request {file}")),
+            "{}",
+            out.report()
+        );
+        assert_no_connections(&server);
+    }
+}
+
+#[test]
 fn bad_flag_value_is_one_error_line_and_one_help_hint() {
     let server = hi_server();
     let out = orstream_at(&server).args(["-t", "abc", "hi"]).run();
@@ -847,7 +980,7 @@ fn request_file_keys_are_sent_in_the_order_written() {
     let body = raw_body(|c| c.arg("--request").arg(file.path()));
     assert!(
         body.starts_with(
-            r#"{"zeta":1,"messages":[{"role":"user","content":"q","name":"n"}],"alpha":{"z":1,"a":2},"model":"#
+            r#"{"zeta":1,"messages":[{"role":"user","content":"q","name":"n"}],"alpha":{"z":1,"a":2},"stream":"#
         ),
         "{body}"
     );
@@ -893,6 +1026,6 @@ fn a_flag_replacing_a_file_field_keeps_its_place() {
 fn every_reasoning_effort_level_is_accepted() {
     for level in ["none", "minimal", "low", "medium", "high", "xhigh", "max"] {
         let body = body_of(|c| c.args(["--reasoning-effort", level, "hi"]));
-        assert_eq!(body["reasoning"], json!({"effort": level}), "{level}");
+        assert_eq!(body["reasoning_effort"], json!(level), "{level}");
     }
 }

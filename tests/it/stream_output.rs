@@ -882,14 +882,14 @@ fn exit_6_on_503() {
 
 #[test]
 fn non_json_error_body_is_cut_to_200_chars() {
-    let mut body = String::from("<html><body>");
+    let mut body = String::from("Upstream: ");
     while body.len() < 200 {
         body.push('a');
     }
     body.push_str(&"Z".repeat(100));
     assert_eq!(body.len(), 300);
     let (_s, out) = run(
-        Reply::status(502, "text/html", &body, &[]),
+        Reply::status(502, "text/plain", &body, &[]),
         &["--retries", "0"],
     );
     out.assert_code(6);
@@ -897,6 +897,87 @@ fn non_json_error_body_is_cut_to_200_chars() {
     assert_contains(&out, &e, "502 Bad Gateway");
     assert_contains(&out, &e, &body[..200]);
     assert!(!e.contains('Z'), "body not cut to 200 chars: {e}");
+}
+
+#[test]
+fn html_error_body_is_shown_as_its_title_or_its_text() {
+    let page = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n\
+                <body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n";
+    let (_s, out) = run(
+        Reply::status(502, "text/html", page, &[]),
+        &["--retries", "0"],
+    );
+    out.assert_code(6);
+    let (e, _) = error_lines(&out);
+    assert_eq!(e, "orstream: error: 502 Bad Gateway: 502 Bad Gateway");
+
+    // No title, and a wrong content type: the text without its tags.
+    let page = "<html><body><h1>Service Unavailable</h1>\n<p>Back &amp; soon.</p></body></html>";
+    let (_s, out) = run(
+        Reply::status(503, "text/plain", page, &[]),
+        &["--retries", "0"],
+    );
+    out.assert_code(6);
+    let (e, _) = error_lines(&out);
+    assert_eq!(
+        e,
+        "orstream: error: 503 Service Unavailable: Service Unavailable Back & soon."
+    );
+}
+
+#[test]
+fn a_404_from_another_server_hints_the_api_root() {
+    let (server, out) = run(
+        Reply::json(404, r#"{"detail":"Not Found"}"#),
+        &["-m", "llama3"],
+    );
+    out.assert_code(5);
+    let (_, hint) = error_lines(&out);
+    let hint = hint.unwrap_or_default();
+    assert_contains(&out, &hint, "API root");
+    assert_contains(&out, &hint, "/v1");
+    assert_contains(&out, &hint, &format!("{}/chat/completions", server.url()));
+}
+
+#[test]
+fn a_401_names_openrouters_key_page_only_on_openrouter() {
+    let body = r#"{"error":{"message":"No auth credentials found","code":401}}"#;
+    let origin = Server::start(vec![Reply::json(401, body)]);
+    let out = orstream_at_openrouter(&origin).arg("hi").run();
+    out.assert_code(3);
+    let (_, hint) = error_lines(&out);
+    assert_contains(
+        &out,
+        &hint.unwrap_or_default(),
+        "https://openrouter.ai/keys",
+    );
+
+    let (_s, out) = run(Reply::json(401, body), &[]);
+    out.assert_code(3);
+    let (_, hint) = error_lines(&out);
+    let hint = hint.unwrap_or_default();
+    assert_contains(&out, &hint, "OPENROUTER_API_KEY");
+    assert!(!hint.contains("openrouter.ai"), "{}", out.report());
+}
+
+#[test]
+fn a_redirect_hints_the_base_url_to_use() {
+    let server = Server::start(vec![Reply::status(
+        308,
+        "text/plain",
+        "",
+        &[("Location", "/api/v1/chat/completions")],
+    )]);
+    let out = orstream_at(&server).arg("hi").run();
+    out.assert_code(5);
+    let (e, hint) = error_lines(&out);
+    let moved = format!("{}/api/v1", server.url());
+    assert_contains(&out, &e, &format!("{moved}/chat/completions"));
+    assert_contains(
+        &out,
+        &hint.unwrap_or_default(),
+        &format!("--base-url {moved} "),
+    );
 }
 
 #[test]
@@ -938,7 +1019,12 @@ fn exit_7_on_connection_refused() {
         .run();
     out.assert_code(7);
     assert_stdout(&out, b"");
-    error_lines(&out);
+    let (e, hint) = error_lines(&out);
+    let url = format!("http://127.0.0.1:{port}");
+    assert_contains(&out, &e, "connection refused");
+    let hint = hint.unwrap_or_default();
+    assert_contains(&out, &hint, &url);
+    assert_contains(&out, &hint, "--base-url");
 }
 
 // ---------------------------------------------------------------------------

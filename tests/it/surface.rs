@@ -221,11 +221,13 @@ fn usage_line_reports_what_the_stream_said() {
     let usage = r#"data: {"id":"gen-9","model":"anthropic/claude-4.5-haiku-20251001","provider":"Amazon Bedrock","choices":[],"usage":{"prompt_tokens":15,"completion_tokens":9,"total_tokens":24,"cost":0.00006,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":2}}}
 
 "#;
-    let server = Server::start(vec![Reply::sse(&[
-        &chunk("Hi"),
-        &finish("stop"),
-        usage,
-        DONE,
+    // A rate needs the answer to take a while from its first token on.
+    let server = Server::start(vec![Reply::sse_steps(vec![
+        Step::write(chunk("Hi")),
+        Step::Pause(Duration::from_millis(250)),
+        Step::write(finish("stop")),
+        Step::write(usage),
+        Step::write(DONE),
     ])]);
     let out = orstream_at(&server).args(["-u", "-q", "hi"]).run();
     out.assert_code(0);
@@ -274,6 +276,29 @@ fn usage_line_leaves_out_what_was_not_sent() {
         assert!(
             !err.contains(absent),
             "usage line shows {absent:?} the server never sent: {err}"
+        );
+    }
+}
+
+#[test]
+fn usage_line_of_a_replay_gives_no_timing() {
+    let recording = format!("{}{}{}{DONE}", chunk("Hi"), finish("stop"), usage_chunk());
+    let out = orstream()
+        .args(["--from-sse", "-", "-u"])
+        .stdin(recording)
+        .run();
+    out.assert_code(0);
+    let err = out.stderr_str();
+    assert!(
+        err.contains("5 completion tokens") && err.contains("model test/model"),
+        "{}",
+        out.report()
+    );
+    for absent in ["tokens/s", "first token"] {
+        assert!(
+            !err.contains(absent),
+            "{absent:?} from a replay\n{}",
+            out.report()
         );
     }
 }
@@ -382,6 +407,8 @@ fn stdin_hint_after_three_silent_seconds() {
     let out = run.wait();
     assert!(hinted, "no stdin hint\n{}", out.report());
     out.assert_code(130);
+    // A pipe is not a terminal: Ctrl-D would not end it.
+    assert!(!out.stderr_str().contains("Ctrl-D"), "{}", out.report());
     let hint_lines = out
         .stderr_str()
         .lines()
@@ -469,8 +496,19 @@ fn help_has_examples_and_version_matches() {
         "OPENROUTER_API_KEY",
         "--no-stdin",
         "--from-sse",
+        "[env: OPENROUTER_MODEL]",
+        "\n  9    --each",
     ] {
         assert!(help.contains(part), "--help lacks {part:?}");
+    }
+    for help in [help, orstream().arg("-h").run().stdout_str()] {
+        // -r would print one token per line: -j joins them as they came.
+        assert!(
+            help.contains("| jq -j '.choices[0].delta.content // empty'"),
+            "{help}"
+        );
+        assert!(!help.contains("jq -r '.choices"), "{help}");
+        assert!(!help.contains('`'), "Markdown in help text: {help}");
     }
     let out = orstream().arg("--version").run();
     out.assert_code(0);

@@ -2,7 +2,7 @@
 //! listener whose connects hang, a port nobody listens on, and reading a
 //! request head by hand for servers written inside a test.
 
-use super::{sys, wait_until, HARD_TIMEOUT};
+use super::{orstream, sys, wait_until, Cmd, Server, HARD_TIMEOUT};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver};
@@ -71,6 +71,19 @@ pub fn start_proxy(origin: SocketAddr) -> (String, Receiver<String>) {
         let _ = client.shutdown(Shutdown::Write);
     });
     (url, rx)
+}
+
+/// OpenRouter's API root, spelled for plain http so a proxy can tunnel it.
+pub const OPENROUTER_HTTP: &str = "http://openrouter.ai/api/v1";
+
+/// `orstream --base-url http://openrouter.ai/api/v1`, reaching `origin`
+/// through a one-connection loopback proxy (no traffic leaves the machine):
+/// the run follows OpenRouter's rules (its host decides them).
+pub fn orstream_at_openrouter(origin: &Server) -> Cmd {
+    let (proxy, _requests) = start_proxy(origin.addr());
+    orstream()
+        .args(["--base-url", OPENROUTER_HTTP])
+        .env("HTTP_PROXY", proxy)
 }
 
 /// A port on 127.0.0.1 that nothing listens on.
