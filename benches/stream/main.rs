@@ -12,7 +12,9 @@
 //!   too), [`suite_latency`] (per-token latency), [`suite_cancel`] (Ctrl-C
 //!   and `| head` → server-observed close), [`suite_connect`] (a signal
 //!   during a hung TCP connect);
-//! * the attach section (issue 9): [`suite_attach`] (attachment upload).
+//! * the attach section (issue 9): [`suite_attach`] (attachment upload);
+//! * the each section (issue 17): [`suite_each`] (`--each` against `xargs
+//!   -P`, and its memory as FILE grows).
 //!
 //! Everything runs over 127.0.0.1 against a loopback SSE server inside this
 //! process ([`server`]; the answers are in [`body`]). Chunks look like
@@ -26,8 +28,9 @@
 //!
 //! Environment:
 //! * `ORSTREAM_BENCH_QUICK=1`: far fewer runs and smaller streams (smoke run).
-//! * `ORSTREAM_BENCH_ONLY=stream` or `=attach`: only the issue 5 and 8
-//!   figures, or only the attachment upload (both when unset).
+//! * `ORSTREAM_BENCH_ONLY=stream`, `=attach` or `=each`: only the issue 5
+//!   and 8 figures, only the attachment upload, or only `--each` (all when
+//!   unset).
 //! * `ORSTREAM_BENCH_SERVE=PORT`: only run the server on PORT (0 = any) until
 //!   killed, e.g. for `valgrind --tool=callgrind orstream --base-url
 //!   http://127.0.0.1:PORT/bulk/20000/k32 hi` (`benches/callgrind.sh` does
@@ -48,6 +51,7 @@ mod suite_attach;
 mod suite_bulk;
 mod suite_cancel;
 mod suite_connect;
+mod suite_each;
 mod suite_latency;
 mod suite_short;
 
@@ -112,18 +116,24 @@ impl Plan {
 struct Sections {
     stream: bool,
     attach: bool,
+    each: bool,
 }
 
 impl Sections {
     fn from_env() -> Sections {
         let only = std::env::var("ORSTREAM_BENCH_ONLY").unwrap_or_default();
-        let (stream, attach) = match only.as_str() {
-            "" => (true, true),
-            "stream" => (true, false),
-            "attach" => (false, true),
-            other => panic!("ORSTREAM_BENCH_ONLY={other}: expected `stream` or `attach`"),
+        let (stream, attach, each) = match only.as_str() {
+            "" => (true, true, true),
+            "stream" => (true, false, false),
+            "attach" => (false, true, false),
+            "each" => (false, false, true),
+            other => panic!("ORSTREAM_BENCH_ONLY={other}: expected `stream`, `attach` or `each`"),
         };
-        Sections { stream, attach }
+        Sections {
+            stream,
+            attach,
+            each,
+        }
     }
 }
 
@@ -223,6 +233,9 @@ fn main() {
     }
     if sections.attach {
         suite_attach::run(&bench, &mut anomalies).report(w);
+    }
+    if sections.each {
+        suite_each::run(&bench, &mut anomalies).report(w);
     }
     out!(w, "\n### Anomalies\n");
     if anomalies.is_empty() {
