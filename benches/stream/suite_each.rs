@@ -14,7 +14,7 @@
 //!   within 1.1 × the smaller.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,7 @@ fn items_file(n: usize) -> PathBuf {
 }
 
 /// One `--each` run: wall time, peak RSS, and stdout lines (objects).
-fn run_each(base: &str, file: &PathBuf, anomalies: &mut Vec<String>) -> (Duration, u64) {
+fn run_each(base: &str, file: &Path, anomalies: &mut Vec<String>) -> (Duration, u64) {
     let mut cmd = child::orstream();
     hermetic(&mut cmd).args([
         "--base-url",
@@ -79,7 +79,7 @@ fn run_each(base: &str, file: &PathBuf, anomalies: &mut Vec<String>) -> (Duratio
 }
 
 /// One xargs run: one orstream per item, 16 at a time.
-fn run_xargs(base: &str, file: &PathBuf, anomalies: &mut Vec<String>) -> Duration {
+fn run_xargs(base: &str, file: &Path, anomalies: &mut Vec<String>) -> Duration {
     let mut cmd = Command::new(which("xargs"));
     hermetic(&mut cmd)
         .stdin(Stdio::from(std::fs::File::open(file).unwrap()))
