@@ -76,6 +76,9 @@ pub fn command() -> clap::Command {
 /// Runs orstream with these arguments. `exit_on_signal` ends the process
 /// with 130 when a signal cannot be handled by returning (a hung connect).
 pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()> {
+    // A file-size limit must be an error to report, not a death by signal
+    // (and a core dump that could hold the key).
+    signal::ignore_file_size_limit_signal();
     let Some(args) = parse_args(argv)? else {
         return Ok(());
     };

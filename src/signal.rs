@@ -153,6 +153,14 @@ fn on_signal() {
     });
 }
 
+/// Ignores SIGXFSZ: a write past a file-size limit (`ulimit -f`) then
+/// fails with EFBIG, reported like any failed write, instead of killing
+/// the process (and dumping a core that could hold the key).
+pub fn ignore_file_size_limit_signal() {
+    // SAFETY: SIG_IGN installs no handler code.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+}
+
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// Watches a pipe on stdout: when its reader closes it (`| head` exits), the

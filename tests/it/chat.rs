@@ -1149,34 +1149,40 @@ fn ignores_sigxfsz(pid: u32) -> bool {
 
 /// Tests run as root, so a read-only directory stops nothing. A file size
 /// limit does: the child's RLIMIT_FSIZE is lowered while it is held
-/// mid-stream, so writing the new file fails with EFBIG. The child starts
-/// with SIGXFSZ ignored, so it gets the error instead of being killed.
+/// mid-stream, so writing the new file fails with EFBIG. orstream ignores
+/// SIGXFSZ itself, so it gets the error instead of being killed (and
+/// dumping a core that could hold the key); a SIGXFSZ its parent already
+/// ignored changes nothing.
 #[test]
-fn failed_save_is_exit_1_naming_file_and_leaves_it_alone() {
-    for existing in [true, false] {
-        let dir = TempDir::new(&format!("savefail-{existing}"));
+fn file_size_limit_is_exit_1_naming_file_never_a_death_by_sigxfsz() {
+    for (existing, inherited) in [(true, false), (false, false), (true, true)] {
+        let dir = TempDir::new(&format!("savefail-{existing}-{inherited}"));
         if existing {
             dir.write("c.json", &saved(), 0o640);
         }
         let before = state(&dir, "c.json");
         let server = Server::start(vec![held_answer(" done")]);
-        let run = run_in(&dir, &server)
-            .args(["-c", "c.json", "second?"])
-            .ignore_signal(SIGXFSZ)
-            .spawn();
+        let mut cmd = run_in(&dir, &server).args(["-c", "c.json", "second?"]);
+        if inherited {
+            cmd = cmd.ignore_signal(SIGXFSZ);
+        }
+        let run = cmd.spawn();
         assert!(run.wait_stdout_contains(b"partial", T), "no output");
         assert!(
             ignores_sigxfsz(run.pid()),
-            "SIGXFSZ not ignored in the child"
+            "orstream does not ignore SIGXFSZ (inherited: {inherited})"
         );
         limit_file_size(run.pid(), 16);
         server.release();
         let out = run.wait();
         out.assert_code(1);
         assert_eq!(out.stdout_str(), "partial done\n", "{}", out.report());
-        let line = error_line(&out);
-        eprintln!("failed save, existing FILE: {existing}: {line}");
-        assert!(line.contains("c.json"), "FILE not named\n{}", out.report());
+        assert_eq!(
+            error_line(&out),
+            "orstream: error: cannot save the conversation to c.json: file too large",
+            "{}",
+            out.report()
+        );
         assert_eq!(
             state(&dir, "c.json"),
             before,
