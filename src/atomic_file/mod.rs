@@ -22,7 +22,9 @@
 //! The new file is written unnamed (Linux `O_TMPFILE`) in FILE's directory
 //! and linked to a temp name only right before the rename, so a `kill -9`
 //! during a save leaves nothing beside FILE; elsewhere, or on a filesystem
-//! without it, it is a named temp file from the start.
+//! without it, it is a named temp file from the start. The rename is the
+//! last step that can fail, and the signal thread learns of it
+//! ([`cleanup_on_exit`]): a signal after it is a saved turn, not a lost one.
 //!
 //! Symlinks: FILE is followed to its final target (even a dangling one, as
 //! a shell's `>` would), and the target is replaced in its own directory,
@@ -238,9 +240,11 @@ impl Drop for LockedFile {
 
 /// Removes a temp file left by a save in progress, and this run's lock
 /// file in `/tmp`; called from the signal thread right before the process
-/// exits with 130. Any later save fails, so FILE stays as it was.
-pub fn cleanup_on_exit() {
-    TEMPS.close();
+/// exits. Any later save fails, so FILE stays as it was. Returns whether a
+/// save had already renamed its new file over FILE: the turn is saved
+/// then, and the run has succeeded.
+pub fn cleanup_on_exit() -> bool {
+    TEMPS.close()
 }
 
 fn path_error(reason: &str) -> OpenError {

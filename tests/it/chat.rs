@@ -1191,3 +1191,63 @@ fn file_size_limit_is_exit_1_naming_file_never_a_death_by_sigxfsz() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// 10. A signal once FILE is in place
+// ---------------------------------------------------------------------------
+
+/// A signal that arrives once the new FILE is in place finds the turn
+/// saved: exit 0. The run's main thread is held (ptrace) at the first
+/// system call after the one that put FILE in place; the signal is then
+/// handled by the run's other threads alone.
+#[test]
+fn a_signal_after_file_is_renamed_into_place_exits_0() {
+    for existing in [true, false] {
+        let dir = TempDir::new(&format!("after-rename-{existing}"));
+        if existing {
+            dir.write("c.json", &saved(), 0o600);
+        }
+        let path = dir.join("c.json");
+        let before = fs::symlink_metadata(&path).ok().map(|m| m.ino());
+        let server = Server::start(vec![held_answer(" done")]);
+        let run = run_in(&dir, &server)
+            .args(["-c", "c.json", "-m", "x/y", "second?"])
+            .spawn();
+        assert!(run.wait_stdout_contains(b"partial", T), "no output");
+        let held = hold_after(run.pid(), move || {
+            fs::symlink_metadata(&path).ok().map(|m| m.ino()) != before
+        });
+        server.release();
+        if let Err(e) = held.wait_held(T) {
+            panic!("{e}\n{}", run.wait().report());
+        }
+        run.signal(SIGINT);
+        if let Err(e) = held.wait_ended(T) {
+            panic!("{e}\n{}", run.wait().report());
+        }
+        let out = run.wait();
+        out.assert_code(0);
+        assert_eq!(out.stdout_str(), "partial done\n", "{}", out.report());
+        assert_stderr_empty(&out);
+        let want = if existing {
+            saved_file(
+                &[
+                    ("user", "first?"),
+                    ("assistant", "first!"),
+                    ("user", "second?"),
+                    ("assistant", "partial done"),
+                ],
+                "x/y",
+                &[],
+            )
+        } else {
+            saved_file(
+                &[("user", "second?"), ("assistant", "partial done")],
+                "x/y",
+                &[],
+            )
+        };
+        assert_eq!(dir.read("c.json"), want);
+        assert_eq!(dir.list(), ["c.json"]);
+    }
+}
