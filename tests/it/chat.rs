@@ -579,9 +579,14 @@ impl Fail {
             Fail::StdoutClosed => {
                 let mut run = cmd.spawn();
                 assert!(run.wait_stdout_contains(b"partial", T), "no output");
+                // The reader leaves while the server is silent: orstream
+                // notices by itself (and closes the socket). Releasing the
+                // rest now would race with a child of another test that
+                // still holds the pipe between its fork and its exec.
                 run.close_stdout();
+                let out = run.wait();
                 server.release();
-                run.wait()
+                out
             }
             _ => cmd.run(),
         }
