@@ -91,8 +91,12 @@ pub fn examples() -> impl Iterator<Item = &'static str> {
 }
 
 /// Runs orstream with these arguments. `exit_on_signal` ends the process
-/// with 130 when a signal cannot be handled by returning (a hung connect).
+/// with the code [`on_forced_exit`] gives when a signal cannot be handled
+/// by returning (a hung connect).
 pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()> {
+    // A file-size limit must be an error to report, not a death by signal
+    // (and a core dump that could hold the key).
+    signal::ignore_file_size_limit_signal();
     let Some(args) = parse_args(argv)? else {
         return Ok(());
     };
@@ -120,14 +124,21 @@ pub fn run(argv: Vec<OsString>, exit_on_signal: fn() -> !) -> anyhow::Result<()>
     result
 }
 
-/// Called from the signal thread right before the process exits with 130
-/// (the main thread cannot return in time): the partial answer line is
-/// ended, as on every other exit path, and a conversation file being saved
-/// is left as it was.
-pub fn on_forced_exit() {
+/// Called from the signal thread right before the process exits (the main
+/// thread cannot return in time): the partial answer line is ended, as on
+/// every other exit path, and a conversation file being saved is left as it
+/// was. Returns the exit code: 130, or 0 when the turn was already saved
+/// (its new file renamed over FILE), so a wrapper that retries on 130 does
+/// not add the turn twice.
+pub fn on_forced_exit() -> u8 {
     output::end_line_on_exit();
-    outcome::write_interrupted();
-    atomic_file::cleanup_on_exit();
+    if atomic_file::cleanup_on_exit() {
+        // The turn was saved: a run that ends now has done its work.
+        0
+    } else {
+        outcome::write_interrupted();
+        Kind::Interrupted.code()
+    }
 }
 
 /// Parses the command line; `None` when help or version was printed.

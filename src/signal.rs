@@ -7,13 +7,14 @@
 //! The ctrlc handler runs on its own thread. While stdin or files are read,
 //! or a request is being sent (DNS, a TCP connect, TLS, awaiting the status
 //! line), nothing is pending on stdout: the handler exits 130 itself, at
-//! once, and the kernel closes the socket. Once the answer streams, it sets
-//! the cancelled flag and calls `Agent::shutdown()`, which shuts down every
-//! socket the agent holds, so the main thread's blocked read returns within
-//! a millisecond, ends the line and prints what it must. A replay blocked
-//! reading a silent pipe is woken the same way, through a self-pipe it
-//! polls beside its input. A watchdog covers a main thread stuck elsewhere
-//! (a full stdout pipe), and a second signal ends the process at once.
+//! once (0 once a conversation's turn is saved), and the kernel closes the
+//! socket. Once the answer streams, it sets the cancelled flag and calls
+//! `Agent::shutdown()`, which shuts down every socket the agent holds, so
+//! the main thread's blocked read returns within a millisecond, ends the
+//! line and prints what it must. A replay blocked reading a silent pipe is
+//! woken the same way, through a self-pipe it polls beside its input. A
+//! watchdog covers a main thread stuck elsewhere (a full stdout pipe), and
+//! a second signal ends the process at once.
 
 use crate::exit::{Failure, Kind};
 use std::io;
@@ -115,8 +116,9 @@ struct State {
 
 static STATE: OnceLock<State> = OnceLock::new();
 
-/// Installs the handler. `exit` ends the process with 130; it is passed in
-/// so that only `main` decides how the process exits.
+/// Installs the handler. `exit` ends the process (130, or 0 when a
+/// conversation's turn is already saved); it is passed in so that only
+/// `main` decides how the process exits.
 pub fn install(exit: fn() -> !) -> Result<(), ctrlc::Error> {
     let wake_pipe = self_pipe();
     let _ = STATE.set(State {
@@ -151,6 +153,14 @@ fn on_signal() {
         std::thread::sleep(GRACE);
         exit();
     });
+}
+
+/// Ignores SIGXFSZ: a write past a file-size limit (`ulimit -f`) then
+/// fails with EFBIG, reported like any failed write, instead of killing
+/// the process (and dumping a core that could hold the key).
+pub fn ignore_file_size_limit_signal() {
+    // SAFETY: SIG_IGN installs no handler code.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
 }
 
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);

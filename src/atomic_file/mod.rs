@@ -10,10 +10,10 @@
 //!   worthless; after locking, the fd's `(dev, ino)` must still be the
 //!   path's, else we start over.
 //! - FILE is missing: nothing may appear beside FILE during the run (a
-//!   `kill -9` would leave it behind), so the lock is a file in `/tmp`
-//!   (not `$TMPDIR`: two runs with different environments must meet on the
-//!   same lock) named from the uid, the parent directory's `(dev, ino)` and
-//!   the file name. Its holder unlinks it before closing, or the signal
+//!   `kill -9` would leave it behind), so the lock is a file in each of the
+//!   user's private lock directories (`lock_dir.rs`: `$XDG_RUNTIME_DIR`,
+//!   `/tmp/orstream-UID`), named from the parent directory's `(dev, ino)`
+//!   and the file name. Its holder unlinks it before closing, or the signal
 //!   thread does before the exit; the same `(dev, ino)` check catches a
 //!   lock taken on an unlinked one.
 //! - A save locks the new file before renaming it over FILE and keeps that
@@ -22,14 +22,21 @@
 //! The new file is written unnamed (Linux `O_TMPFILE`) in FILE's directory
 //! and linked to a temp name only right before the rename, so a `kill -9`
 //! during a save leaves nothing beside FILE; elsewhere, or on a filesystem
-//! without it, it is a named temp file from the start.
+//! without it, it is a named temp file from the start. The rename is the
+//! last step that can fail, and the signal thread learns of it
+//! ([`cleanup_on_exit`]): a signal after it is a saved turn, not a lost one.
 //!
-//! Symlinks: FILE is followed to its final target (even a dangling one, as
-//! a shell's `>` would), and the target is replaced in its own directory,
+//! Symlinks: every link on the way to FILE is followed (even a dangling
+//! one, as a shell's `>` would), except another user's link in a
+//! world-writable sticky directory (`path.rs`, the kernel's
+//! `protected_symlinks` rule). The target is replaced in its own directory,
 //! so a link (into a dotfiles checkout, say) stays a link and sees the new
-//! content, instead of being silently turned into a regular file.
+//! content, instead of being silently turned into a regular file. FILE must
+//! be the user's own.
 
 mod lock;
+mod lock_dir;
+mod path;
 mod publish;
 mod temps;
 
@@ -37,7 +44,9 @@ pub use publish::publish;
 
 use crate::exit::io_reason;
 use crate::fileid::FileId;
-use lock::{lock_dir, lock_existing, lock_missing, resolve, split};
+use lock::{lock_existing, lock_missing};
+use lock_dir::Places;
+use path::{resolve, split};
 use std::ffi::OsStr;
 use std::fs::{self, File, TryLockError};
 use std::io::{self, BufWriter, Write};
@@ -72,8 +81,8 @@ pub struct LockedFile {
     /// `None` until a save when FILE did not exist. Behind a mutex because
     /// `save` takes `&self` and swaps in the new file.
     held: Mutex<Option<Held>>,
-    /// The lock file in `/tmp` when FILE did not exist, and its `(dev, ino)`.
-    lock_file: Option<(File, PathBuf, Ino)>,
+    /// The lock files when FILE did not exist, each with its `(dev, ino)`.
+    lock_files: Vec<(File, PathBuf, Ino)>,
     /// Where temp files and the lock file are registered for the signal
     /// thread: `TEMPS` but in tests.
     temps: &'static Temps,
@@ -88,10 +97,10 @@ struct Held {
     id: FileId,
 }
 
+/// What the new file takes from an existing FILE (always the user's own).
 #[derive(Clone, Copy)]
 struct Owner {
     mode: u32,
-    uid: u32,
     gid: u32,
 }
 
@@ -102,22 +111,22 @@ impl LockedFile {
     /// Locks the file at `path` and reads it. Another orstream holding it
     /// is [`OpenError::InUse`] at once.
     pub fn open(path: &Path) -> Result<Opened, OpenError> {
-        LockedFile::open_in(path, &std::env::temp_dir(), &TEMPS)
+        LockedFile::open_in(path, &Places::from_env(), &TEMPS)
     }
 
-    /// `open` with the temp directory the environment names (only a
-    /// fallback for the lock file's directory) and the registry given.
-    fn open_in(path: &Path, env_temp: &Path, temps: &'static Temps) -> Result<Opened, OpenError> {
-        let locks = lock_dir(Path::new("/tmp"), env_temp);
+    /// `open` with the lock directories' places and the registry given.
+    fn open_in(path: &Path, places: &Places, temps: &'static Temps) -> Result<Opened, OpenError> {
         for _ in 0..ATTEMPTS {
             // Inside the loop: a symlink may have been put there meanwhile.
-            let target = resolve(path).map_err(|e| OpenError::Path(io_reason(&e)))?;
-            let locked = match fs::metadata(&target) {
+            let target = resolve(path, euid()).map_err(OpenError::Path)?;
+            let locked = match fs::symlink_metadata(&target) {
+                // Put there since `resolve`: resolved (and judged) again.
+                Ok(meta) if meta.file_type().is_symlink() => None,
                 Ok(meta) if meta.is_dir() => return Err(path_error("is a directory")),
                 Ok(meta) if !meta.is_file() => return Err(path_error("not a regular file")),
                 Ok(_) => lock_existing(&target, temps)?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    lock_missing(&target, &locks, temps)?.map(|file| (file, None))
+                    lock_missing(&target, places, temps)?.map(|file| (file, None))
                 }
                 Err(e) => return Err(OpenError::Path(io_reason(&e))),
             };
@@ -184,13 +193,13 @@ impl LockedFile {
         let mode = match self.existing {
             Some(owner) => {
                 let meta = file.metadata().map_err(reason)?;
-                if (meta.uid(), meta.gid()) != (owner.uid, owner.gid) {
-                    // Best effort, like an editor: only root may give the
-                    // file to another user; a group of ours is allowed.
-                    let _ = std::os::unix::fs::fchown(file, Some(owner.uid), Some(owner.gid))
-                        .or_else(|_| std::os::unix::fs::fchown(file, None, Some(owner.gid)));
+                if meta.gid() != owner.gid {
+                    // Best effort, like an editor: a group of ours is allowed.
+                    let _ = std::os::unix::fs::fchown(file, None, Some(owner.gid));
                 }
-                owner.mode & 0o7777
+                // The permission bits only: a set-id or sticky bit (put
+                // there by someone else, or by mistake) is not carried on.
+                owner.mode & 0o777
             }
             None => 0o600,
         };
@@ -233,21 +242,29 @@ impl Drop for LockedFile {
     fn drop(&mut self) {
         // Unlinked while still locked: a run that opened it meanwhile finds
         // its fd no longer matches the path and starts over.
-        if let Some((_file, path, ino)) = &self.lock_file {
+        for (_file, path, ino) in &self.lock_files {
             self.temps.release_lock(path, *ino);
         }
     }
 }
 
 /// Removes a temp file left by a save in progress, and this run's lock
-/// file in `/tmp`; called from the signal thread right before the process
-/// exits with 130. Any later save fails, so FILE stays as it was.
-pub fn cleanup_on_exit() {
-    TEMPS.close();
+/// files; called from the signal thread right before the process exits.
+/// Any later save fails, so FILE stays as it was. Returns whether a save
+/// had already renamed its new file over FILE: the turn is saved then, and
+/// the run has succeeded.
+pub fn cleanup_on_exit() -> bool {
+    TEMPS.close()
 }
 
 fn path_error(reason: &str) -> OpenError {
     OpenError::Path(reason.to_string())
+}
+
+/// The user whose files these are: the effective uid, as the kernel checks.
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 #[cfg(test)]
@@ -256,6 +273,7 @@ mod tests {
     use super::temps::create_unnamed;
     use super::*;
     use crate::test_support::Dir;
+    use std::os::unix::fs::chown;
 
     const BODY: &str = "{\n  \"model\": \"m\",\n  \"messages\": [\n    {\n      \"role\": \"user\",\n      \"content\": \"hi\"\n    }\n  ]\n}\n";
 
@@ -279,7 +297,7 @@ mod tests {
         assert_eq!(bytes, None);
         assert!(dir.list().is_empty());
         let lock = lock_path(
-            &lock_dir(Path::new("/tmp"), &std::env::temp_dir()),
+            &lock_dir::per_user_dir(Path::new("/tmp"), euid()).unwrap(),
             &fs::metadata(&dir.0).unwrap(),
             OsStr::new("c.json"),
         );
@@ -302,18 +320,23 @@ mod tests {
     }
 
     #[test]
-    fn save_replaces_and_keeps_the_mode() {
+    fn save_replaces_and_keeps_the_mode_but_no_special_bits() {
         let dir = Dir::new("mode");
-        for text in [BODY, ""] {
+        for (text, before_mode, after_mode) in [
+            (BODY, 0o640, 0o640),
+            ("", 0o640, 0o640),
+            (BODY, 0o6750, 0o750),
+            (BODY, 0o1604, 0o604),
+        ] {
             let path = dir.file("c.json");
             fs::write(&path, text).unwrap();
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(before_mode)).unwrap();
             let before = ino(&path);
             let (chat, _) = LockedFile::open(&path).unwrap();
             save_text(&chat, "{\"messages\":[]}\n").unwrap();
             drop(chat);
             assert_eq!(fs::read_to_string(&path).unwrap(), "{\"messages\":[]}\n");
-            assert_eq!(mode(&path), 0o640);
+            assert_eq!(mode(&path), after_mode, "{before_mode:o}");
             assert_ne!(ino(&path), before, "not replaced by a rename");
             assert_eq!(dir.list(), ["c.json"]);
         }
@@ -403,34 +426,86 @@ mod tests {
     }
 
     fn lock_file_of(chat: &LockedFile) -> PathBuf {
-        chat.lock_file.as_ref().unwrap().1.clone()
+        chat.lock_files.last().unwrap().1.clone()
+    }
+
+    fn private_dir(dir: &Dir, name: &str) -> PathBuf {
+        let path = dir.file(name);
+        fs::create_dir(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).unwrap();
+        path
     }
 
     #[test]
-    fn the_lock_of_a_missing_file_ignores_tmpdir() {
-        let dir = Dir::new("tmpdir");
-        let (env_a, env_b) = (Dir::new("tmpdir-a"), Dir::new("tmpdir-b"));
+    fn the_lock_of_a_missing_file_is_met_whatever_the_environment() {
+        let dir = Dir::new("envs");
+        let envs = Dir::new("envs-places");
         let path = dir.file("c.json");
-        // Two runs whose TMPDIR differ still meet on one lock.
-        let (first, _) = LockedFile::open_in(&path, &env_a.0, &TEMPS).unwrap();
-        let e = LockedFile::open_in(&path, &env_b.0, &TEMPS).err().unwrap();
-        assert_eq!(e, OpenError::InUse);
-        let lock = lock_file_of(&first);
-        if Path::new("/tmp").is_dir() {
-            assert_eq!(lock.parent(), Some(Path::new("/tmp")));
-            assert!(env_a.list().is_empty() && env_b.list().is_empty());
+        let place = |temp: &str, runtime: Option<&str>| Places {
+            tmp: PathBuf::from("/tmp"),
+            env_temp: private_dir(&envs, temp),
+            runtime: runtime.map(|r| private_dir(&envs, r)),
+        };
+        let (a, b, c) = (
+            place("tmp-a", Some("run-a")),
+            place("tmp-b", None),
+            place("tmp-c", Some("run-c")),
+        );
+        let (first, _) = LockedFile::open_in(&path, &a, &TEMPS).unwrap();
+        let locks: Vec<PathBuf> = first.lock_files.iter().map(|l| l.1.clone()).collect();
+        let shared = lock_dir::per_user_dir(Path::new("/tmp"), euid()).unwrap();
+        assert_eq!(locks.len(), 2, "{locks:?}");
+        assert_eq!(locks[0].parent(), a.runtime.as_deref());
+        assert_eq!(locks[1].parent(), Some(shared.as_path()));
+        for other in [&b, &c, &a] {
+            let e = LockedFile::open_in(&path, other, &TEMPS).err().unwrap();
+            assert_eq!(e, OpenError::InUse);
         }
-        assert_eq!(mode(&lock), 0o600);
+        for lock in &locks {
+            assert_eq!(mode(lock), 0o600);
+        }
         assert!(dir.list().is_empty());
         drop(first);
-        assert!(!lock.exists());
-        LockedFile::open_in(&path, &env_b.0, &TEMPS).unwrap();
+        assert!(locks.iter().all(|l| !l.exists()), "{locks:?}");
+        // Nothing in the temp directories the environments named.
+        for temp in ["tmp-a", "tmp-b", "tmp-c", "run-c"] {
+            assert!(fs::read_dir(envs.file(temp)).unwrap().next().is_none());
+        }
+        let (second, _) = LockedFile::open_in(&path, &c, &TEMPS).unwrap();
+        assert_eq!(second.lock_files.len(), 2);
+    }
 
-        // The environment's directory only when /tmp is not one.
-        assert_eq!(lock_dir(&dir.0, &env_a.0), dir.0);
-        assert_eq!(lock_dir(&dir.file("none"), &env_a.0), env_a.0);
-        fs::write(dir.file("file"), "").unwrap();
-        assert_eq!(lock_dir(&dir.file("file"), &env_b.0), env_b.0);
+    /// Needs root, as the suite runs: another user's FILE.
+    #[test]
+    fn another_users_file_is_refused() {
+        if euid() != 0 {
+            return;
+        }
+        let dir = Dir::new("theirs");
+        let path = dir.file("c.json");
+        fs::write(&path, BODY).unwrap();
+        chown(&path, Some(65534), None).unwrap();
+        let e = LockedFile::open(&path).err().unwrap();
+        assert_eq!(
+            e,
+            OpenError::Path("it is another user's (uid 65534)".into())
+        );
+    }
+
+    #[test]
+    fn close_tells_whether_the_new_file_was_renamed_into_place() {
+        let dir = Dir::new("committed");
+        let temps = private_temps();
+        let path = dir.file("c.json");
+        let (chat, _) = LockedFile::open_in(&path, &Places::from_env(), temps).unwrap();
+        save_text(&chat, "{}").unwrap();
+        assert!(temps.close());
+        drop(chat);
+        let other = private_temps();
+        let (chat, _) =
+            LockedFile::open_in(&dir.file("d.json"), &Places::from_env(), other).unwrap();
+        assert!(chat.save(&mut |_| Err(io::Error::other("boom"))).is_err());
+        assert!(!other.close());
     }
 
     #[test]
@@ -438,13 +513,13 @@ mod tests {
         let dir = Dir::new("cleanup-lock");
         let path = dir.file("c.json");
         let temps = private_temps();
-        let (chat, _) = LockedFile::open_in(&path, &std::env::temp_dir(), temps).unwrap();
+        let (chat, _) = LockedFile::open_in(&path, &Places::from_env(), temps).unwrap();
         let lock = lock_file_of(&chat);
         assert!(lock.exists());
         temps.close();
         assert!(!lock.exists(), "{} left behind", lock.display());
         // No lock file is made once closed.
-        assert!(LockedFile::open_in(&dir.file("d.json"), &std::env::temp_dir(), temps).is_err());
+        assert!(LockedFile::open_in(&dir.file("d.json"), &Places::from_env(), temps).is_err());
         // The path is another run's lock now: neither a second close nor
         // the drop touches it.
         let (other, _) = LockedFile::open(&path).unwrap();
@@ -462,7 +537,7 @@ mod tests {
         let dir = Dir::new("cleanup-replaced");
         let temps = private_temps();
         let (chat, _) =
-            LockedFile::open_in(&dir.file("c.json"), &std::env::temp_dir(), temps).unwrap();
+            LockedFile::open_in(&dir.file("c.json"), &Places::from_env(), temps).unwrap();
         let lock = lock_file_of(&chat);
         fs::remove_file(&lock).unwrap();
         fs::write(&lock, "").unwrap();

@@ -109,10 +109,12 @@ pub(super) fn with_temp_name<T>(
 /// A lock file's `(dev, ino)`.
 pub(super) type Ino = (u64, u64);
 
-/// The temp files of saves in progress and the lock file of a missing
-/// FILE, so the signal thread can remove them. Creating, locking, linking,
-/// renaming and removing happen under the mutex, so once `close` has run
-/// no temp or lock file appears and no rename happens.
+/// The temp files of saves in progress and the lock files of a missing
+/// FILE, so the signal thread can remove them, and whether a save has
+/// renamed its file into place. Creating, locking, linking, renaming and
+/// removing happen under the mutex, so once `close` has run no temp or
+/// lock file appears and no rename happens, and `close` knows whether one
+/// did.
 pub(super) struct Temps(Mutex<TempState>);
 
 pub(super) struct TempState {
@@ -121,6 +123,8 @@ pub(super) struct TempState {
     /// Lock files this process holds, each with the inode it locked.
     pub(super) locks: Vec<(PathBuf, Ino)>,
     closed: bool,
+    /// A save renamed its new file over FILE: the turn is saved.
+    committed: bool,
 }
 
 pub(super) static TEMPS: Temps = Temps::new();
@@ -131,6 +135,7 @@ impl Temps {
             paths: Vec::new(),
             locks: Vec::new(),
             closed: false,
+            committed: false,
         }))
     }
 
@@ -182,6 +187,7 @@ impl Temps {
     pub(super) fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut state = self.open()?;
         fs::rename(from, to)?;
+        state.committed = true;
         state.paths.retain(|p| p != from);
         Ok(())
     }
@@ -202,7 +208,9 @@ impl Temps {
         }
     }
 
-    pub(super) fn close(&self) {
+    /// Stops every later save, removes what is registered, and returns
+    /// whether a save already renamed its file into place.
+    pub(super) fn close(&self) -> bool {
         let mut state = lock(&self.0);
         state.closed = true;
         for path in state.paths.drain(..) {
@@ -211,6 +219,7 @@ impl Temps {
         for (path, ino) in state.locks.drain(..) {
             unlink_lock(&path, ino);
         }
+        state.committed
     }
 }
 

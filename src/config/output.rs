@@ -5,9 +5,10 @@ use super::{Env, Ttys};
 use crate::cli::Args;
 use crate::exit::Failure;
 use crate::files;
-use crate::schema;
+use crate::schema::{self, Schema};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Where the answer goes as it streams; chosen once per run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +28,10 @@ pub enum SinkKind {
 pub enum Check {
     /// Any text.
     None,
-    /// JSON matching this schema (`--schema`, or `--schema-multi` wrapped).
-    Schema(Map<String, Value>),
+    /// JSON matching this schema (`--schema`, or `--schema-multi` wrapped),
+    /// compiled once, as the config is built (and shared by `--each`'s
+    /// items).
+    Schema(Arc<Schema>),
     /// `-x`: a fenced code block.
     CodeBlock,
 }
@@ -75,9 +78,9 @@ pub struct OutputOptions {
 impl OutputOptions {
     pub(super) fn from_args(args: &Args, env: &Env, ttys: Ttys) -> Result<OutputOptions, Failure> {
         let check = match (&args.schema, &args.schema_multi, args.extract) {
-            (Some(s), _, _) => Check::Schema(load_schema(s, "--schema")?),
+            (Some(s), _, _) => Check::Schema(Arc::new(load_schema(s, "--schema", Schema::new)?)),
             (None, Some(s), _) => {
-                Check::Schema(schema::wrap_multi(load_schema(s, "--schema-multi")?))
+                Check::Schema(Arc::new(load_schema(s, "--schema-multi", Schema::multi)?))
             }
             (None, None, true) => Check::CodeBlock,
             (None, None, false) => Check::None,
@@ -112,6 +115,9 @@ impl OutputOptions {
     }
 }
 
+/// How S becomes a [`Schema`]: as it is, or wrapped for `--schema-multi`.
+type Compile = fn(Map<String, Value>, &str) -> Result<Schema, Failure>;
+
 /// `--images DIR`: an existing, writable directory, checked before the
 /// request (exit 2, naming DIR).
 fn images_dir(dir: &Path) -> Result<PathBuf, Failure> {
@@ -128,10 +134,11 @@ fn images_dir(dir: &Path) -> Result<PathBuf, Failure> {
 }
 
 /// SCHEMA argument → S, the JSON Schema object: inline JSON, a file, or
-/// the concise syntax (SPEC §9). `flag` names it in errors.
-fn load_schema(arg: &str, flag: &str) -> Result<Map<String, Value>, Failure> {
+/// the concise syntax (SPEC §9) — compiled, so an invalid S is exit 2 here,
+/// before any request. `flag` names it in errors.
+fn load_schema(arg: &str, flag: &str, compile: Compile) -> Result<Schema, Failure> {
     if arg.trim_start().starts_with('{') {
-        return schema::from_json(arg, flag);
+        return compile(schema::from_json(arg, flag)?, flag);
     }
     let path = Path::new(arg);
     // `exists` rather than `is_file`: `--schema <(…)` names a pipe.
@@ -142,9 +149,9 @@ fn load_schema(arg: &str, flag: &str) -> Result<Map<String, Value>, Failure> {
         let text = crate::prompt::decode_utf8(bytes, &what)?;
         // Editors on Windows start files with a BOM; jq accepts it, so do we.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        return schema::from_json(text, &what);
+        return compile(schema::from_json(text, &what)?, &what);
     }
-    schema::concise(arg, flag).map_err(|e| {
+    let s = schema::concise(arg, flag).map_err(|e| {
         // A mistyped file name would otherwise read as one bad field.
         let one_word = !arg.contains([',', ':']) && arg.split_whitespace().count() == 1;
         if one_word && arg.contains(['/', '.']) {
@@ -157,7 +164,8 @@ fn load_schema(arg: &str, flag: &str) -> Result<Map<String, Value>, Failure> {
         } else {
             e
         }
-    })
+    })?;
+    compile(s, flag)
 }
 
 #[cfg(test)]
@@ -198,14 +206,14 @@ mod tests {
     fn inline_json_keeps_key_order() {
         let arg = r#"  {"type":"object","properties":{"z":{"type":"string"},"a":{"type":"integer"}},"required":["z","a"]}"#;
         assert_eq!(
-            text(&load_schema(arg, "--schema").unwrap()),
+            text(&load_schema(arg, "--schema", Schema::new).unwrap()),
             arg.trim_start()
         );
     }
 
     #[test]
     fn inline_json_errors() {
-        let e = load_schema("{\"type\":", "--schema").unwrap_err();
+        let e = load_schema("{\"type\":", "--schema", Schema::new).unwrap_err();
         assert_eq!(e.kind.code(), 2);
         assert!(
             e.message.starts_with("--schema: invalid JSON: ")
@@ -213,7 +221,7 @@ mod tests {
             "{}",
             e.message
         );
-        let e = load_schema("{\n  \"a\": 1,\n}", "--schema-multi").unwrap_err();
+        let e = load_schema("{\n  \"a\": 1,\n}", "--schema-multi", Schema::multi).unwrap_err();
         assert!(
             e.message.starts_with("--schema-multi: invalid JSON: ")
                 && e.message.contains("line 3 column 1"),
@@ -241,13 +249,19 @@ mod tests {
         let json =
             r#"{"type":"object","properties":{"b":{"type":"string"},"a":{"type":"string"}}}"#;
         let plain = dir.file("s.json", format!("{json}\n").as_bytes());
-        assert_eq!(text(&load_schema(&plain, "--schema").unwrap()), json);
+        assert_eq!(
+            text(&load_schema(&plain, "--schema", Schema::new).unwrap()),
+            json
+        );
 
         let bom = dir.file("bom.json", format!("\u{feff}{json}").as_bytes());
-        assert_eq!(text(&load_schema(&bom, "--schema").unwrap()), json);
+        assert_eq!(
+            text(&load_schema(&bom, "--schema", Schema::new).unwrap()),
+            json
+        );
 
         let bad = dir.file("bad.json", b"{\n\"a\":\n");
-        let e = load_schema(&bad, "--schema").unwrap_err();
+        let e = load_schema(&bad, "--schema", Schema::new).unwrap_err();
         assert_eq!(e.kind.code(), 2);
         assert!(
             e.message
@@ -258,7 +272,7 @@ mod tests {
         );
 
         let list = dir.file("list.json", b"[]");
-        let e = load_schema(&list, "--schema-multi").unwrap_err();
+        let e = load_schema(&list, "--schema-multi", Schema::multi).unwrap_err();
         assert!(
             e.message
                 .starts_with(&format!("--schema-multi {list}: not a JSON object: ")),
@@ -267,7 +281,7 @@ mod tests {
         );
 
         let latin1 = dir.file("latin1.json", b"{\"d\":\"caf\xE9\"}");
-        let e = load_schema(&latin1, "--schema").unwrap_err();
+        let e = load_schema(&latin1, "--schema", Schema::new).unwrap_err();
         assert_eq!(
             e.message,
             format!("--schema {latin1} is not valid UTF-8 (first bad byte at offset 9)")
@@ -275,10 +289,10 @@ mod tests {
 
         // A directory, or a file that is not there, is read as the concise syntax.
         let dir_arg = dir.0.to_str().unwrap().to_string();
-        let e = load_schema(&dir_arg, "--schema").unwrap_err();
+        let e = load_schema(&dir_arg, "--schema", Schema::new).unwrap_err();
         assert!(e.message.contains("bad name"), "{}", e.message);
         let missing = format!("{dir_arg}/missing.json");
-        let e = load_schema(&missing, "--schema").unwrap_err();
+        let e = load_schema(&missing, "--schema", Schema::new).unwrap_err();
         assert!(e.message.contains("bad name"), "{}", e.message);
         assert_eq!(e.hint, Some(format!("there is no file '{missing}'")));
     }
@@ -286,10 +300,10 @@ mod tests {
     #[test]
     fn load_picks_concise_otherwise() {
         assert_eq!(
-            text(&load_schema("a int", "--schema").unwrap()),
+            text(&load_schema("a int", "--schema", Schema::new).unwrap()),
             r#"{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"],"additionalProperties":false}"#
         );
-        let e = load_schema("a, b.c", "--schema").unwrap_err();
+        let e = load_schema("a, b.c", "--schema", Schema::new).unwrap_err();
         assert_ne!(e.hint.as_deref(), Some("there is no file 'a, b.c'"));
     }
 }

@@ -7,7 +7,6 @@ use crate::answer::Citation;
 use crate::config::{Check, OutputOptions};
 use crate::exit::{classify, Failure, Kind};
 use crate::output::{say, say_plain, Out};
-use crate::schema;
 use crate::signal;
 use crate::ui::Ui;
 
@@ -89,17 +88,12 @@ fn check_shape(check: &Check, session: &Session, ui: &mut Ui) -> Result<(), Fail
         Check::CodeBlock if session.missed_code_block() => Err(Failure::new(
             Kind::Shape,
             "the answer has no fenced code block (-x)",
-        )),
+        )
+        // -x wrote nothing; --json conflicts with -x, so say it instead.
+        .with_hint("to see the whole answer, run again without -x (or with --json instead)")),
         Check::CodeBlock => Ok(()),
         Check::Schema(s) => match session.answer.text() {
-            Some(answer) if answer.len() <= SCHEMA_CHECK_LIMIT => {
-                schema::check(answer, s).map_err(|why| {
-                    Failure::new(
-                        Kind::Shape,
-                        format!("the answer is not valid JSON for --schema: {why}"),
-                    )
-                })
-            }
+            Some(answer) if answer.len() <= SCHEMA_CHECK_LIMIT => s.check(answer),
             _ => {
                 ui.warn("the answer is larger than 16 MiB: it was not checked against --schema");
                 Ok(())

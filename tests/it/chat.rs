@@ -6,7 +6,10 @@
 //! Also the team's decisions where §10 is silent: `-c FILE` needs a prompt
 //! like a plain run; a FILE of only whitespace counts as empty; a symlink
 //! FILE is followed (the target is rewritten, the link stays a link); a FILE
-//! changed by another program during the run is not overwritten (exit 1).
+//! changed by another program during the run is not overwritten (exit 1);
+//! where the lock of a new FILE lives. Section 10 plays the hostile
+//! neighbour (the suite runs as root, so it can hand links, files and
+//! directories to other uids).
 //!
 //! Every run works in a fresh directory of its own and names FILE relative
 //! to it (`-c c.json`), so messages can be checked for FILE as given and the
@@ -17,8 +20,10 @@ use crate::support::*;
 use serde_json::Value;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{symlink, MetadataExt};
-use std::path::Path;
+use std::os::unix::fs::{chown, lchown, symlink, MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
@@ -574,9 +579,14 @@ impl Fail {
             Fail::StdoutClosed => {
                 let mut run = cmd.spawn();
                 assert!(run.wait_stdout_contains(b"partial", T), "no output");
+                // The reader leaves while the server is silent: orstream
+                // notices by itself (and closes the socket). Releasing the
+                // rest now would race with a child of another test that
+                // still holds the pipe between its fork and its exec.
                 run.close_stdout();
+                let out = run.wait();
                 server.release();
-                run.wait()
+                out
             }
             _ => cmd.run(),
         }
@@ -1150,39 +1160,447 @@ fn ignores_sigxfsz(pid: u32) -> bool {
 
 /// Tests run as root, so a read-only directory stops nothing. A file size
 /// limit does: the child's RLIMIT_FSIZE is lowered while it is held
-/// mid-stream, so writing the new file fails with EFBIG. The child starts
-/// with SIGXFSZ ignored, so it gets the error instead of being killed.
+/// mid-stream, so writing the new file fails with EFBIG. orstream ignores
+/// SIGXFSZ itself, so it gets the error instead of being killed (and
+/// dumping a core that could hold the key); a SIGXFSZ its parent already
+/// ignored changes nothing.
 #[test]
-fn failed_save_is_exit_1_naming_file_and_leaves_it_alone() {
-    for existing in [true, false] {
-        let dir = TempDir::new(&format!("savefail-{existing}"));
+fn file_size_limit_is_exit_1_naming_file_never_a_death_by_sigxfsz() {
+    for (existing, inherited) in [(true, false), (false, false), (true, true)] {
+        let dir = TempDir::new(&format!("savefail-{existing}-{inherited}"));
         if existing {
             dir.write("c.json", &saved(), 0o640);
         }
         let before = state(&dir, "c.json");
         let server = Server::start(vec![held_answer(" done")]);
-        let run = run_in(&dir, &server)
-            .args(["-c", "c.json", "second?"])
-            .ignore_signal(SIGXFSZ)
-            .spawn();
+        let mut cmd = run_in(&dir, &server).args(["-c", "c.json", "second?"]);
+        if inherited {
+            cmd = cmd.ignore_signal(SIGXFSZ);
+        }
+        let run = cmd.spawn();
         assert!(run.wait_stdout_contains(b"partial", T), "no output");
         assert!(
             ignores_sigxfsz(run.pid()),
-            "SIGXFSZ not ignored in the child"
+            "orstream does not ignore SIGXFSZ (inherited: {inherited})"
         );
         limit_file_size(run.pid(), 16);
         server.release();
         let out = run.wait();
         out.assert_code(1);
         assert_eq!(out.stdout_str(), "partial done\n", "{}", out.report());
-        let line = error_line(&out);
-        eprintln!("failed save, existing FILE: {existing}: {line}");
-        assert!(line.contains("c.json"), "FILE not named\n{}", out.report());
+        assert_eq!(
+            error_line(&out),
+            "orstream: error: cannot save the conversation to c.json: file too large",
+            "{}",
+            out.report()
+        );
         assert_eq!(
             state(&dir, "c.json"),
             before,
             "existing: {existing}\n{}",
             out.report()
         );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 10. A hostile neighbour: other users' links, files, lock files
+// ---------------------------------------------------------------------------
+
+/// Other users. The suite runs as root, so it can give files away.
+const OTHER: u32 = 65534;
+const THIRD: u32 = 65533;
+
+/// The uid the runs have (root, as the suite runs).
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// A world-writable sticky directory `name` in `dir` (like `/tmp`),
+/// owned by `owner`.
+fn sticky_dir(dir: &TempDir, name: &str, owner: u32) -> PathBuf {
+    let path = dir.join(name);
+    fs::create_dir(&path).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o1777)).unwrap();
+    chown(&path, Some(owner), Some(owner)).unwrap();
+    path
+}
+
+/// A symbolic link at `link` to `target`, owned by `owner`.
+fn link_owned_by(owner: u32, target: &str, link: &Path) {
+    symlink(target, link).unwrap();
+    lchown(link, Some(owner), Some(owner)).unwrap();
+}
+
+/// Everything under `root`, one line per entry: name, type, mode, owner,
+/// inode, and a file's content or a link's target.
+fn tree(root: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let m = fs::symlink_metadata(&path).unwrap();
+            let what = if m.file_type().is_symlink() {
+                format!("-> {}", fs::read_link(&path).unwrap().display())
+            } else if m.is_dir() {
+                dirs.push(path.clone());
+                "dir".to_string()
+            } else {
+                fs::read_to_string(&path).unwrap()
+            };
+            let name = path.strip_prefix(root).unwrap().display().to_string();
+            let (mode, uid, ino) = (m.mode() & 0o7777, m.uid(), m.ino());
+            lines.push(format!("{name} {mode:o} {uid} {ino}: {what}"));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+/// `args`, run in `dir`, is exit 2 with exactly `want` as its one line,
+/// before any request, and changes nothing under `dir`.
+fn assert_refused(dir: &TempDir, args: &[&str], want: &str) {
+    let before = tree(dir.path());
+    let server = Server::start(vec![answer("never")]);
+    let out = run_in(dir, &server).args(args).run();
+    let line = assert_usage_error(&out, &server);
+    assert_eq!(line, want, "{args:?}\n{}", out.report());
+    assert_eq!(tree(dir.path()), before, "{args:?}\n{}", out.report());
+}
+
+#[test]
+fn another_users_link_in_a_sticky_directory_is_not_followed() {
+    let dir = TempDir::new("sticky-theirs");
+    // Like /tmp: world-writable, sticky, root's.
+    let shared = sticky_dir(&dir, "shared", euid());
+    // Their history, ready to be sent and then saved with their mode.
+    dir.write("theirs.json", &saved(), 0o6777);
+    chown(dir.join("theirs.json"), Some(OTHER), Some(OTHER)).unwrap();
+    link_owned_by(OTHER, "../theirs.json", &shared.join("chat.json"));
+    // And on the way to FILE: a directory of theirs.
+    fs::create_dir(dir.join("their-dir")).unwrap();
+    chown(dir.join("their-dir"), Some(OTHER), Some(OTHER)).unwrap();
+    link_owned_by(OTHER, "../their-dir", &shared.join("sub"));
+    for (file, link) in [
+        ("shared/chat.json", "shared/chat.json"),
+        ("shared/sub/c.json", "shared/sub"),
+    ] {
+        assert_refused(
+            &dir,
+            &["-c", file, "hi"],
+            &format!(
+                "orstream: error: -c {file}: the symbolic link {link} is another \
+                 user's (uid {OTHER}) in a world-writable sticky directory: not followed"
+            ),
+        );
+    }
+}
+
+#[test]
+fn links_in_a_sticky_directory_are_followed_when_ours_or_the_directorys_owners() {
+    let dir = TempDir::new("sticky-ok");
+    let ours = sticky_dir(&dir, "ours", euid());
+    link_owned_by(euid(), "../mine.json", &ours.join("c.json"));
+    let theirs = sticky_dir(&dir, "theirs", THIRD);
+    link_owned_by(THIRD, "../mine.json", &theirs.join("c.json"));
+    for file in ["ours/c.json", "theirs/c.json"] {
+        dir.write("mine.json", &saved(), 0o600);
+        let body = turn(&dir, &["-c", file, "second?"], "second!");
+        assert_eq!(body, SAVED_NEXT_REQUEST, "{file}");
+        assert_eq!(dir.read("mine.json"), saved_next(), "{file}");
+        let link = fs::symlink_metadata(dir.join(file)).unwrap();
+        assert!(
+            link.file_type().is_symlink(),
+            "{file}: the link was replaced"
+        );
+    }
+}
+
+#[test]
+fn another_users_file_is_refused_before_any_request() {
+    let dir = TempDir::new("their-file");
+    dir.write("c.json", &saved(), 0o666);
+    chown(dir.join("c.json"), Some(OTHER), Some(OTHER)).unwrap();
+    assert_refused(
+        &dir,
+        &["-c", "c.json", "second?"],
+        &format!("orstream: error: -c c.json: it is another user's (uid {OTHER})"),
+    );
+}
+
+#[test]
+fn a_path_naming_a_directory_is_refused_before_any_request() {
+    let dir = TempDir::new("slash");
+    fs::create_dir(dir.join("sub")).unwrap();
+    let slash = "it ends in '/': FILE must name a file";
+    let names_dir = "it names a directory: FILE must name a file";
+    for (file, why) in [
+        ("c.json/", slash),
+        ("sub/c.json/", slash),
+        ("sub/", slash),
+        ("sub/.", names_dir),
+        ("sub/c.json/.", names_dir),
+    ] {
+        assert_refused(
+            &dir,
+            &["-c", file, "-m", "x/y", "hi"],
+            &format!("orstream: error: -c {file}: {why}"),
+        );
+    }
+    // An existing FILE named with a slash after it.
+    dir.write("c.json", &saved(), 0o600);
+    assert_refused(
+        &dir,
+        &["-c", "c.json/", "second?"],
+        &format!("orstream: error: -c c.json/: {slash}"),
+    );
+}
+
+#[test]
+fn a_parent_that_is_not_a_writable_directory_is_refused_before_any_request() {
+    let dir = TempDir::new("parent");
+    dir.write("notes.txt", "notes", 0o600);
+    for (file, why) in [
+        ("notes.txt/c.json", "not a directory"),
+        ("none/c.json", "no such directory"),
+    ] {
+        assert_refused(
+            &dir,
+            &["-c", file, "hi"],
+            &format!("orstream: error: -c {file}: {why}"),
+        );
+    }
+
+    // As another user, in a directory that is root's and not writable to
+    // them: their FILE, and a new one.
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    dir.write("c.json", &saved(), 0o600);
+    chown(dir.join("c.json"), Some(OTHER), Some(OTHER)).unwrap();
+    let before = tree(dir.path());
+    for (file, why) in [
+        ("c.json", "cannot replace it: its directory is not writable"),
+        (
+            "new.json",
+            "cannot create it: its directory is not writable",
+        ),
+    ] {
+        let server = Server::start(vec![answer("never")]);
+        let child = run_in(&dir, &server)
+            .args(["-c", file, "hi"])
+            .spawn_child(|c| {
+                c.uid(OTHER)
+                    .gid(OTHER)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+            });
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
+        assert_eq!(stderr, format!("orstream: error: -c {file}: {why}\n"));
+        assert_no_connections(&server);
+        assert_eq!(tree(dir.path()), before, "{file}");
+    }
+}
+
+#[test]
+fn an_existing_files_set_id_and_sticky_bits_are_not_kept() {
+    for (before, after) in [(0o6640, 0o640), (0o4755, 0o755), (0o1600, 0o600)] {
+        let dir = TempDir::new(&format!("setid-{before:o}"));
+        dir.write("c.json", &saved(), before);
+        assert_eq!(dir.mode("c.json"), before, "the test could not set it");
+        turn(&dir, &["-c", "c.json", "second?"], "second!");
+        assert_eq!(dir.read("c.json"), saved_next());
+        assert_eq!(dir.mode("c.json"), after, "from {before:o}");
+    }
+}
+
+/// FNV-1a, as orstream named its lock files in `/tmp`.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Something another user put in `/tmp`, removed at the end of the test.
+struct Planted(PathBuf);
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0).or_else(|_| fs::remove_dir(&self.0));
+    }
+}
+
+#[test]
+fn another_users_file_at_the_old_lock_path_does_not_block_a_new_conversation() {
+    let dir = TempDir::new("planted");
+    let meta = fs::metadata(dir.path()).unwrap();
+    for (name, as_dir) in [("c.json", false), ("d.json", true)] {
+        // Where orstream used to lock a missing FILE, for anyone to compute.
+        let old = Planted(PathBuf::from(format!(
+            "/tmp/orstream-{}-{:x}-{:x}-{:016x}.lock",
+            euid(),
+            meta.dev(),
+            meta.ino(),
+            fnv1a(name.as_bytes())
+        )));
+        if as_dir {
+            fs::create_dir(&old.0).unwrap();
+        } else {
+            fs::write(&old.0, "").unwrap();
+        }
+        chown(&old.0, Some(OTHER), Some(OTHER)).unwrap();
+        turn(&dir, &["-c", name, "-m", "x/y", "first?"], "first!");
+        assert_eq!(dir.read(name), saved(), "{name}");
+    }
+    assert_eq!(dir.list(), ["c.json", "d.json"]);
+}
+
+/// A directory `name` in `dir` with mode 0700, as a runtime directory is.
+fn private_dir(dir: &TempDir, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::create_dir(&path).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).unwrap();
+    path
+}
+
+#[test]
+fn the_lock_of_a_new_conversation_is_private_and_met_whatever_the_environment() {
+    let dir = TempDir::new("xdg");
+    let envs = TempDir::new("xdg-envs");
+    let (run_a, run_b) = (private_dir(&envs, "run-a"), private_dir(&envs, "run-b"));
+    let (tmp_a, tmp_b) = (private_dir(&envs, "tmp-a"), private_dir(&envs, "tmp-b"));
+    let server = Server::start(vec![held_answer(" done")]);
+    let first = run_in(&dir, &server)
+        .env("XDG_RUNTIME_DIR", &run_a)
+        .env("TMPDIR", &tmp_a)
+        .args(["-c", "c.json", "-m", "x/y", "second?"])
+        .spawn();
+    assert!(first.wait_stdout_contains(b"partial", T), "no output");
+    let locks = list_dir(&run_a);
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert!(locks[0].starts_with("orstream-") && locks[0].ends_with(".lock"));
+    // The one every environment agrees on: private, in /tmp.
+    let shared = fs::symlink_metadata(format!("/tmp/orstream-{}", euid())).unwrap();
+    assert!(shared.is_dir());
+    assert_eq!((shared.uid(), shared.mode() & 0o7777), (euid(), 0o700));
+
+    let others: [&[(&str, &Path)]; 3] = [
+        &[("TMPDIR", &tmp_b)],
+        &[("XDG_RUNTIME_DIR", &run_b)],
+        &[("XDG_RUNTIME_DIR", &run_a), ("TMPDIR", &tmp_b)],
+    ];
+    for env in others {
+        let second = Server::start(vec![answer("never")]);
+        let mut cmd = run_in(&dir, &second).args(["-c", "c.json", "other?"]);
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        let out = cmd.run();
+        let line = assert_usage_error(&out, &second);
+        assert_eq!(
+            line, "orstream: error: c.json is in use by another orstream",
+            "{env:?}"
+        );
+    }
+
+    server.release();
+    let out = first.wait();
+    out.assert_code(0);
+    assert_eq!(dir.read("c.json"), {
+        saved_file(
+            &[("user", "second?"), ("assistant", "partial done")],
+            "x/y",
+            &[],
+        )
+    });
+    assert_eq!(dir.list(), ["c.json"]);
+    for d in [&run_a, &run_b, &tmp_a, &tmp_b] {
+        assert!(list_dir(d).is_empty(), "{} not empty", d.display());
+    }
+}
+
+#[test]
+fn a_runtime_dir_that_is_not_private_is_not_used() {
+    let envs = TempDir::new("xdg-bad");
+    let open = envs.join("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let theirs = private_dir(&envs, "theirs");
+    chown(&theirs, Some(OTHER), Some(OTHER)).unwrap();
+    let target = private_dir(&envs, "target");
+    symlink(&target, envs.join("link")).unwrap();
+    for runtime in [open.clone(), theirs, envs.join("link")] {
+        let dir = TempDir::new("xdg-bad-run");
+        let server = Server::start(vec![held_answer(" done")]);
+        let run = run_in(&dir, &server)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .args(["-c", "c.json", "-m", "x/y", "first?"])
+            .spawn();
+        assert!(run.wait_stdout_contains(b"partial", T), "no output");
+        for d in [&open, &target] {
+            assert!(list_dir(d).is_empty(), "{} used", runtime.display());
+        }
+        server.release();
+        run.wait().assert_code(0);
+        assert_eq!(dir.list(), ["c.json"]);
+    }
+}
+
+/// A signal that arrives once the new FILE is in place finds the turn
+/// saved: exit 0. The run's main thread is held (ptrace) at the first
+/// system call after the one that put FILE in place; the signal is then
+/// handled by the run's other threads alone.
+#[test]
+fn a_signal_after_file_is_renamed_into_place_exits_0() {
+    for existing in [true, false] {
+        let dir = TempDir::new(&format!("after-rename-{existing}"));
+        if existing {
+            dir.write("c.json", &saved(), 0o600);
+        }
+        let path = dir.join("c.json");
+        let before = fs::symlink_metadata(&path).ok().map(|m| m.ino());
+        let server = Server::start(vec![held_answer(" done")]);
+        let run = run_in(&dir, &server)
+            .args(["-c", "c.json", "-m", "x/y", "second?"])
+            .spawn();
+        assert!(run.wait_stdout_contains(b"partial", T), "no output");
+        let held = hold_after(run.pid(), move || {
+            fs::symlink_metadata(&path).ok().map(|m| m.ino()) != before
+        });
+        server.release();
+        if let Err(e) = held.wait_held(T) {
+            panic!("{e}\n{}", run.wait().report());
+        }
+        run.signal(SIGINT);
+        if let Err(e) = held.wait_ended(T) {
+            panic!("{e}\n{}", run.wait().report());
+        }
+        let out = run.wait();
+        out.assert_code(0);
+        assert_eq!(out.stdout_str(), "partial done\n", "{}", out.report());
+        assert_stderr_empty(&out);
+        let want = if existing {
+            saved_file(
+                &[
+                    ("user", "first?"),
+                    ("assistant", "first!"),
+                    ("user", "second?"),
+                    ("assistant", "partial done"),
+                ],
+                "x/y",
+                &[],
+            )
+        } else {
+            saved_file(
+                &[("user", "second?"), ("assistant", "partial done")],
+                "x/y",
+                &[],
+            )
+        };
+        assert_eq!(dir.read("c.json"), want);
+        assert_eq!(dir.list(), ["c.json"]);
     }
 }

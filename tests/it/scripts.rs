@@ -1,6 +1,7 @@
 //! Black-box tests of SPEC §9 (answers shaped for scripts): `--schema` and
 //! `--schema-multi` on the wire (raw body bytes, key order), their usage
-//! errors, the exit-8 answer check, and `-x` cutting the first fenced code
+//! errors (an invalid JSON Schema too), the exit-8 answer check against the
+//! whole schema, and `-x` cutting the first fenced code
 //! block out of a stream — byte for byte, however the answer is split into
 //! deltas, and streamed as it arrives.
 
@@ -10,8 +11,11 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
 
-const SCHEMA_ERR: &str = "orstream: error: the answer is not valid JSON for --schema: ";
+const MISMATCH_ERR: &str = "orstream: error: the answer does not match --schema: ";
+const NOT_JSON_ERR: &str = "orstream: error: the answer is not JSON: ";
 const NO_BLOCK_ERR: &str = "orstream: error: the answer has no fenced code block (-x)";
+const NO_BLOCK_HINT: &str =
+    "orstream: hint: to see the whole answer, run again without -x (or with --json instead)";
 
 // ---------------------------------------------------------------------------
 // Local helpers
@@ -118,20 +122,30 @@ fn assert_stderr_exactly_line(out: &Output, line: &str) {
     );
 }
 
-/// The exit-8 `--schema` message: exactly one line, the SPEC's prefix and a
-/// non-empty why. Returns the why.
-fn schema_why(out: &Output) -> String {
+/// An exit-8 `--schema` message: exactly one line, `prefix` and a
+/// non-empty rest, no hint. Returns the rest.
+fn exit_8_line(out: &Output, prefix: &str) -> String {
     out.assert_code(8);
     let text = out.stderr_str();
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        text.ends_with('\n') && lines.len() == 1 && lines[0].starts_with(SCHEMA_ERR),
-        "expected exactly one line `{SCHEMA_ERR}<why>`\n{}",
+        text.ends_with('\n') && lines.len() == 1 && lines[0].starts_with(prefix),
+        "expected exactly one line `{prefix}<why>`\n{}",
         out.report()
     );
-    let why = lines[0][SCHEMA_ERR.len()..].to_string();
+    let why = lines[0][prefix.len()..].to_string();
     assert!(!why.trim().is_empty(), "empty why\n{}", out.report());
     why
+}
+
+/// `the answer does not match --schema: <pointer>: <why>` → `<pointer>: <why>`.
+fn schema_why(out: &Output) -> String {
+    exit_8_line(out, MISMATCH_ERR)
+}
+
+/// `the answer is not JSON: <why>` → `<why>`.
+fn not_json_why(out: &Output) -> String {
+    exit_8_line(out, NOT_JSON_ERR)
 }
 
 /// Runs `orstream ARGS hi` against a server that must not be contacted;
@@ -504,6 +518,47 @@ fn schema_file_that_is_not_an_object_names_the_file() {
 }
 
 #[test]
+fn an_invalid_json_schema_is_a_usage_error_pointing_into_it_before_any_request() {
+    let line = usage_error(&["--schema", r#"{"type":"nope"}"#]);
+    assert!(
+        line.starts_with("orstream: error: --schema: /type: "),
+        "{line}"
+    );
+    let line = usage_error(&[
+        "--schema",
+        r#"{"type":"object","properties":{"a":{"type":"string","pattern":"(unclosed"}}}"#,
+    ]);
+    assert!(
+        line.starts_with(
+            "orstream: error: --schema: /properties/a/pattern: '(unclosed' is not valid regex"
+        ),
+        "{line}"
+    );
+    let line = usage_error(&["--schema", r##"{"$ref":"#/$defs/gone"}"##]);
+    assert_eq!(
+        line,
+        "orstream: error: --schema: a $ref points to #/$defs/gone, which is not in the schema"
+    );
+    // Nothing outside S is read or fetched.
+    let line = usage_error(&["--schema", r#"{"$ref":"file:///etc/hostname"}"#]);
+    assert_has(&line, "file:///etc/hostname is not inside the schema");
+    let line = usage_error(&["--schema-multi", r#"{"minimum":"one"}"#]);
+    assert_eq!(
+        line,
+        "orstream: error: --schema-multi: /minimum: want number, but got string"
+    );
+    let file = TempFile::new("bad-type.json", "{\"type\": \"nope\"}\n");
+    let line = usage_error(&["--schema", &file.name()]);
+    assert!(
+        line.starts_with(&format!(
+            "orstream: error: --schema {}: /type: ",
+            file.name()
+        )),
+        "{line}"
+    );
+}
+
+#[test]
 fn extract_conflicts_are_usage_errors() {
     for args in [
         &["-x", "--json"][..],
@@ -529,7 +584,8 @@ fn prose_answer_is_exit_8_and_stays_on_stdout() {
         "Sure! Here is the JSON you asked for.",
         &["--schema", "a int"],
     );
-    schema_why(&out);
+    let why = not_json_why(&out);
+    assert_eq!(why, "expected value at line 1 column 1", "{}", out.report());
     assert_stdout(&out, b"Sure! Here is the JSON you asked for.\n");
 }
 
@@ -540,14 +596,16 @@ fn trailing_garbage_after_json_is_exit_8() {
         &["--schema", "a int"],
     )
     .1;
-    schema_why(&out);
+    let why = not_json_why(&out);
+    assert_has(&why, "trailing characters at line 1 column");
     assert_stdout(&out, b"{\"a\": 1} -- hope this helps\n");
 }
 
 #[test]
 fn two_json_values_are_exit_8() {
     let out = run_answer("{\"a\":1}\n{\"a\":2}\n", &["--schema", "a int"]);
-    schema_why(&out);
+    let why = not_json_why(&out);
+    assert_has(&why, "trailing characters at line 2 column 1");
     // Already ends in a newline: none added.
     assert_stdout(&out, b"{\"a\":1}\n{\"a\":2}\n");
 }
@@ -555,16 +613,30 @@ fn two_json_values_are_exit_8() {
 #[test]
 fn missing_required_key_is_exit_8_naming_it() {
     let out = run_answer("{\"name\":\"Ada\"}", &["--schema", "name, born_year int"]);
-    let why = schema_why(&out);
-    assert!(why.contains("born_year"), "{}", out.report());
+    assert_eq!(
+        schema_why(&out),
+        "(root): missing properties 'born_year'",
+        "{}",
+        out.report()
+    );
     assert_stdout(&out, b"{\"name\":\"Ada\"}\n");
 }
 
 #[test]
 fn non_object_answer_is_exit_8_when_the_schema_requires_keys() {
-    for answer in ["[{\"a\":1}]", "\"a\"", "42", "null"] {
+    for (answer, got) in [
+        ("[{\"a\":1}]", "array"),
+        ("\"a\"", "string"),
+        ("42", "number"),
+        ("null", "null"),
+    ] {
         let out = run_answer(answer, &["--schema", "a int"]);
-        schema_why(&out);
+        assert_eq!(
+            schema_why(&out),
+            format!("(root): want object, but got {got}"),
+            "{}",
+            out.report()
+        );
         assert_stdout(&out, format!("{answer}\n").as_bytes());
     }
 }
@@ -572,14 +644,20 @@ fn non_object_answer_is_exit_8_when_the_schema_requires_keys() {
 #[test]
 fn empty_answer_is_exit_8() {
     let (_s, out) = run_events(&answer_events(&[]), &["--schema", "a int"]);
-    schema_why(&out);
+    assert_eq!(not_json_why(&out), "it is empty");
     assert_stdout(&out, b"");
 }
 
 #[test]
 fn schema_multi_checks_the_items_key() {
+    // The message says --schema for both flags (the SPEC's wording).
     let out = run_answer("[{\"a\":1}]", &["--schema-multi", "a int"]);
-    schema_why(&out);
+    assert_eq!(schema_why(&out), "(root): want object, but got array");
+    let out = run_answer(
+        "{\"items\":[{\"a\":1},{\"a\":1.5}]}",
+        &["--schema-multi", "a int"],
+    );
+    assert_eq!(schema_why(&out), "/items/1/a: want integer, but got number");
     let out = run_answer(
         "{\"items\":[{\"a\":1},{\"a\":2}]}",
         &["--schema-multi", "a int"],
@@ -600,29 +678,126 @@ fn valid_json_with_whitespace_around_it_is_exit_0() {
 }
 
 #[test]
-fn extra_keys_and_any_value_types_pass_the_check() {
-    // Only one JSON value and the required keys are checked.
-    let out = run_answer(r#"{"a":"not an int","z":[1,2]}"#, &["--schema", "a int"]);
+fn a_value_of_the_wrong_type_is_exit_8_naming_its_pointer() {
+    let answer = r#"{"name":"Rex","age":"three"}"#;
+    let out = run_answer(answer, &["--schema", "name, age int"]);
+    assert_stderr_exactly_line(
+        &out,
+        "orstream: error: the answer does not match --schema: /age: want integer, but got string",
+    );
+    out.assert_code(8);
+    // What was printed stays.
+    assert_stdout(&out, format!("{answer}\n").as_bytes());
+}
+
+#[test]
+fn extra_keys_are_exit_8_against_additional_properties_false() {
+    let out = run_answer(r#"{"a":1,"z":[1,2]}"#, &["--schema", "a int"]);
+    assert_eq!(
+        schema_why(&out),
+        "(root): additionalProperties 'z' not allowed"
+    );
+    // Without additionalProperties:false, extra keys are fine.
+    let s = r#"{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]}"#;
+    let out = run_answer(r#"{"a":1,"z":[1,2]}"#, &["--schema", s]);
     out.assert_code(0);
     assert_stderr_empty(&out);
 }
 
 #[test]
-fn schema_without_required_accepts_any_single_json_value() {
-    let out = run_answer("[1, 2, 3]", &["--schema", r#"{"type":"object"}"#]);
+fn every_keyword_of_an_inline_schema_is_checked() {
+    let cases = [
+        (
+            r#"{"type":"object","properties":{"color":{"enum":["red","green"]}}}"#,
+            r#"{"color":"blue"}"#,
+            "/color: value must be one of 'red', 'green'",
+        ),
+        (
+            r#"{"type":"object","properties":{"sku":{"type":"string","pattern":"^[A-Z]{3}-[0-9]+$"}}}"#,
+            r#"{"sku":"abc-12"}"#,
+            r#"/sku: "abc-12" does not match pattern '^[A-Z]{3}-[0-9]+$'"#,
+        ),
+        (
+            r##"{"$defs":{"pos":{"type":"integer","minimum":1}},"type":"object","properties":{"counts":{"type":"array","items":{"$ref":"#/$defs/pos"}}}}"##,
+            r#"{"counts":[3,1,0]}"#,
+            "/counts/2: must be >=1, but got 0",
+        ),
+        (
+            r#"{"oneOf":[{"type":"string"},{"type":"integer"}]}"#,
+            "1.5",
+            "(root): oneOf failed, none matched: want string, but got number; want integer, but got number",
+        ),
+        (
+            r#"{"type":"array","maxItems":2,"uniqueItems":true}"#,
+            "[1,2,3]",
+            "(root): maximum 2 items required, but got 3 items",
+        ),
+        (
+            r#"{"type":"string","minLength":3}"#,
+            r#""ab""#,
+            "(root): length must be >=3, but got 2",
+        ),
+        (
+            r#"{"type":"object","properties":{"k":{"const":"yes"}}}"#,
+            r#"{"k":"no"}"#,
+            "/k: value must be 'yes'",
+        ),
+    ];
+    for (schema, answer, want) in cases {
+        let out = run_answer(answer, &["--schema", schema]);
+        assert_eq!(schema_why(&out), want, "{schema}\n{}", out.report());
+        assert_stdout(&out, format!("{answer}\n").as_bytes());
+    }
+}
+
+#[test]
+fn a_valid_answer_to_an_inline_schema_is_exit_0() {
+    let schema = r##"{"$defs":{"pos":{"type":"integer","minimum":1}},"type":"object","properties":{"color":{"enum":["red","green"]},"sku":{"type":"string","pattern":"^[A-Z]{3}-[0-9]+$"},"counts":{"type":"array","items":{"$ref":"#/$defs/pos"}},"v":{"oneOf":[{"type":"string"},{"type":"integer"}]}},"required":["color","sku","counts","v"],"additionalProperties":false}"##;
+    let answer = r#"{"color":"red","sku":"ABC-12","counts":[1,2],"v":3}"#;
+    let out = run_answer(answer, &["--schema", schema]);
+    out.assert_code(0);
+    assert_stdout(&out, format!("{answer}\n").as_bytes());
+    assert_stderr_empty(&out);
+}
+
+#[test]
+fn schema_typed_as_object_rejects_other_values_and_prose() {
+    let out = run_answer("[1, 2, 3]", &["--schema", r#"{"type":"array"}"#]);
     out.assert_code(0);
     assert_stdout(&out, b"[1, 2, 3]\n");
     assert_stderr_empty(&out);
-    // Still one JSON value: prose fails.
+    let out = run_answer("[1, 2, 3]", &["--schema", r#"{"type":"object"}"#]);
+    assert_eq!(schema_why(&out), "(root): want object, but got array");
     let out = run_answer("one two", &["--schema", r#"{"type":"object"}"#]);
-    schema_why(&out);
+    not_json_why(&out);
+}
+
+#[test]
+fn json_in_a_code_fence_is_not_json_with_a_hint() {
+    let answer = "```json\n{\"name\":\"Rex\",\"age\":3}\n```";
+    let out = run_answer(answer, &["--schema", "name, age int"]);
+    out.assert_code(8);
+    let (line, hint) = error_lines(&out);
+    assert_eq!(
+        line,
+        format!("{NOT_JSON_ERR}expected value at line 1 column 1"),
+        "{}",
+        out.report()
+    );
+    assert_eq!(
+        hint.as_deref(),
+        Some("orstream: hint: the JSON sits inside a fenced code block: the provider may not support structured outputs; -x instead of --schema writes only the block"),
+        "{}",
+        out.report()
+    );
+    assert_stdout(&out, format!("{answer}\n").as_bytes());
 }
 
 #[test]
 fn json_output_checks_the_text_the_chunks_carried() {
     let events = answer_events(&["Sorry, ".into(), "I can't.".into()]);
     let (_s, out) = run_events(&events, &["--json", "--schema", "a int"]);
-    schema_why(&out);
+    not_json_why(&out);
     let expected = format!("{}\n{}\n{STOP}\n", cp("Sorry, "), cp("I can't."));
     assert_stdout(&out, expected.as_bytes());
 
@@ -632,6 +807,13 @@ fn json_output_checks_the_text_the_chunks_carried() {
     let expected = format!("{}\n{}\n{STOP}\n", cp("{\"a\":"), cp(" 1}"));
     assert_stdout(&out, expected.as_bytes());
     assert_stderr_empty(&out);
+
+    // The whole schema, not just JSON-ness.
+    let events = answer_events(&["{\"a\":".into(), " \"x\"}".into()]);
+    let (_s, out) = run_events(&events, &["--json", "--schema", "a int"]);
+    assert_eq!(schema_why(&out), "/a: want integer, but got string");
+    let expected = format!("{}\n{}\n{STOP}\n", cp("{\"a\":"), cp(" \"x\"}"));
+    assert_stdout(&out, expected.as_bytes());
 }
 
 #[test]
@@ -651,11 +833,7 @@ fn eof_without_finish_reason_is_exit_7_not_8() {
     assert_stdout(&out, b"{\"a\": \n");
     let (line, _) = error_lines(&out);
     assert_has(&line, "stream ended before completion");
-    assert!(
-        !out.stderr_str().contains("not valid JSON"),
-        "{}",
-        out.report()
-    );
+    assert!(!out.stderr_str().contains("--schema"), "{}", out.report());
 }
 
 // ---------------------------------------------------------------------------
@@ -779,8 +957,9 @@ fn x_no_fence_is_exit_8_and_empty_stdout() {
         8,
         "",
     );
-    let (line, _) = error_lines(&out);
+    let (line, hint) = error_lines(&out);
     assert_eq!(line, NO_BLOCK_ERR, "{}", out.report());
+    assert_eq!(hint.as_deref(), Some(NO_BLOCK_HINT), "{}", out.report());
 }
 
 #[test]
@@ -932,8 +1111,9 @@ fn from_sse_extract() {
     let out = from_sse(&rec, &["-x"]);
     out.assert_code(8);
     assert_stdout(&out, b"");
-    let (line, _) = error_lines(&out);
+    let (line, hint) = error_lines(&out);
     assert_eq!(line, NO_BLOCK_ERR);
+    assert_eq!(hint.as_deref(), Some(NO_BLOCK_HINT));
 
     // Truncated recording: 7, with the code so far.
     let rec = recording(&[c("```\nhalf")]);
@@ -952,7 +1132,7 @@ fn from_sse_schema() {
     let rec = recording(&answer_events(&["{\"b\":1}".into()]));
     let out = from_sse(&rec, &["--schema", "a int"]);
     let why = schema_why(&out);
-    assert!(why.contains('a'), "{}", out.report());
+    assert_eq!(why, "(root): missing properties 'a'", "{}", out.report());
     assert_stdout(&out, b"{\"b\":1}\n");
 
     let rec = recording(&[c("{\"a\":"), ev(ERR_CHUNK)]);

@@ -1,6 +1,7 @@
 //! System calls std does not offer, through the `libc` crate (signals,
 //! waits that do not reap, poll, FIFOs, ptys, rlimits, the listen backlog,
-//! ptrace), and the process state only /proc tells.
+//! ptrace: a child's exit, a thread held at a system call), and the
+//! process state only /proc tells.
 //!
 //! Linux-only, as the whole suite is.
 
@@ -12,6 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub use libc::{SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGXFSZ};
@@ -239,4 +241,143 @@ pub fn in_signal_mask(pid: u32, fields: &[&str], sig: c_int) -> bool {
         })
         .filter_map(|hex| u64::from_str_radix(hex.trim(), 16).ok())
         .any(|mask| mask & (1u64 << (sig - 1)) != 0)
+}
+
+/// The main thread of a child, held by [`hold_after`]: it stays stopped at
+/// a system call while the child's other threads run on, until the child
+/// ends (the tracer then lets it go, and the child can be waited for).
+pub struct HeldThread {
+    held: mpsc::Receiver<Result<(), String>>,
+    ended: mpsc::Receiver<Result<(), String>>,
+}
+
+impl HeldThread {
+    /// Waits until the thread is held; `Err` says why it never was (the
+    /// child ended first, a ptrace call failed, the timeout).
+    pub fn wait_held(&self, timeout: Duration) -> Result<(), String> {
+        self.held
+            .recv_timeout(timeout)
+            .unwrap_or_else(|e| Err(format!("not held within {timeout:?}: {e}")))
+    }
+
+    /// Waits until the held thread has stopped at its exit and been let
+    /// go: only then may the child be waited for, or the wait would see
+    /// the stop instead of the exit. `Err`: the child did not end.
+    pub fn wait_ended(&self, timeout: Duration) -> Result<(), String> {
+        self.ended
+            .recv_timeout(timeout)
+            .unwrap_or_else(|e| Err(format!("the child did not end within {timeout:?}: {e}")))
+    }
+}
+
+/// Traces the main thread of the running child `pid` and holds it at the
+/// first system call it enters after `changed()` turns true. `changed` is
+/// asked at every system-call stop of that thread, so the hold comes right
+/// after the call that made it true (a rename, say), before anything else
+/// the thread does. Returns once the thread is traced.
+///
+/// The tracer is a thread of its own (ptrace requests must come from the
+/// thread that attached). Once the thread is held, it waits for the
+/// thread's exit stop without reaping the child, and lets it go.
+pub fn hold_after(pid: u32, mut changed: impl FnMut() -> bool + Send + 'static) -> HeldThread {
+    let (held_tx, held) = mpsc::channel();
+    let (ended_tx, ended) = mpsc::channel();
+    let (attached_tx, attached) = mpsc::channel();
+    std::thread::spawn(move || {
+        let traced = seize_and_interrupt(pid);
+        let ok = traced.is_ok();
+        let _ = attached_tx.send(traced);
+        if !ok {
+            return;
+        }
+        let outcome = run_until_held(pid, &mut changed);
+        let holding = outcome.is_ok();
+        let _ = held_tx.send(outcome);
+        if holding {
+            let _ = ended_tx.send(let_go_at_exit(pid));
+        }
+    });
+    attached
+        .recv_timeout(super::HARD_TIMEOUT)
+        .expect("the tracer thread did not start")
+        .unwrap_or_else(|e| panic!("cannot trace {pid}: {e}"));
+    HeldThread { held, ended }
+}
+
+/// PTRACE_SEIZE (system-call stops marked, exit stops on) and
+/// PTRACE_INTERRUPT, so the thread stops wherever it is.
+fn seize_and_interrupt(pid: u32) -> io::Result<()> {
+    let options = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_TRACEEXIT;
+    // SAFETY: PTRACE_SEIZE reads no memory; the options travel in `data`.
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_SEIZE,
+            pid as libc::pid_t,
+            std::ptr::null_mut::<c_void>(),
+            options as usize as *mut c_void,
+        )
+    };
+    check(r as c_int, "ptrace(PTRACE_SEIZE)")?;
+    ptrace(libc::PTRACE_INTERRUPT, pid, 0)
+}
+
+/// Runs the traced thread from stop to stop until it enters a system call
+/// after `changed()` turned true, and leaves it stopped there.
+fn run_until_held(pid: u32, changed: &mut dyn FnMut() -> bool) -> Result<(), String> {
+    let syscall_stop = libc::SIGTRAP | 0x80;
+    let exit_stop = libc::SIGTRAP | (libc::PTRACE_EVENT_EXIT << 8);
+    let mut armed = false;
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::__WALL) };
+        match check(r, "waitpid") {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+        if !libc::WIFSTOPPED(status) {
+            return Err(format!("the child ended first (wait status {status:#x})"));
+        }
+        if status >> 8 == exit_stop {
+            let _ = ptrace(libc::PTRACE_DETACH, pid, 0);
+            return Err("the child exited first".into());
+        }
+        let sig = match libc::WSTOPSIG(status) {
+            s if s == syscall_stop => {
+                if armed {
+                    // Entering the first system call after the change.
+                    return Ok(());
+                }
+                armed = changed();
+                0
+            }
+            // Events (the interrupt, group stops) carry no signal to pass on.
+            _ if status >> 16 != 0 => 0,
+            s => s,
+        };
+        ptrace(libc::PTRACE_SYSCALL, pid, sig).map_err(|e| e.to_string())?;
+    }
+}
+
+/// Waits, without reaping, for the held thread's next stop (its exit
+/// stop, once another thread ends the process) or for the child's end,
+/// and lets the thread go.
+fn let_go_at_exit(pid: u32) -> Result<(), String> {
+    // SAFETY: all-zero bytes are a valid siginfo_t.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    loop {
+        let options = libc::WEXITED | libc::WSTOPPED | libc::WNOWAIT | libc::__WALL;
+        // SAFETY: `info` is a writable siginfo_t.
+        let r = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, options) };
+        match check(r, "waitid") {
+            Ok(()) => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    if info.si_code == libc::CLD_TRAPPED {
+        ptrace(libc::PTRACE_DETACH, pid, 0).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
