@@ -32,7 +32,7 @@ mod answer;
 mod atomic_file;
 mod attach;
 mod body;
-pub mod chunk;
+mod chunk;
 mod cli;
 mod client;
 mod config;
@@ -53,13 +53,48 @@ mod result;
 mod schema;
 mod secret;
 mod signal;
-pub mod sse;
+mod sse;
 mod stream;
 #[cfg(test)]
 mod test_support;
 mod text;
 mod ui;
 mod url;
+
+/// The pure parsers, for the fuzz targets in `fuzz/` only: not an API, and
+/// nothing else may use it (the modules stay private to keep the layers).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::answer::{Answer, Carrier, Keep, Wants};
+    pub use crate::attach::{could_be_text, is_url, sniff, text_of, url_part, UrlKind, SNIFF_LEN};
+    pub use crate::body::{placeholder, Layout};
+    pub use crate::chunk::{error_body_message, Chunk};
+    pub use crate::fence::Extractor;
+    pub use crate::schema::{concise, from_json};
+    pub use crate::sse::{Event, Splitter};
+    pub use crate::text::{escape_controls, escape_controls_but_lines, one_line};
+
+    /// A request body from `value`, with `data[i]` held in memory in place
+    /// of `placeholder(i)`: its length, and a fresh reader on each call.
+    /// (`Body` itself stays private: exported, its `len` would want an
+    /// `is_empty`.)
+    pub fn body(
+        value: &serde_json::Value,
+        data: Vec<Vec<u8>>,
+        layout: Layout,
+    ) -> Result<(u64, impl Fn() -> Box<dyn std::io::Read>), String> {
+        use crate::body::{Body, Data};
+        let data = data
+            .into_iter()
+            .map(|d| Data::Bytes(std::sync::Arc::new(d)))
+            .collect();
+        let body = Body::new(value, data, layout).map_err(|e| e.to_string())?;
+        let len = body.len();
+        Ok((len, move || {
+            Box::new(body.reader()) as Box<dyn std::io::Read>
+        }))
+    }
+}
 
 use crate::answer::Answer;
 use crate::config::{ChatPlan, Config, Env, FileArg, Mode, OutputOptions, Ttys};

@@ -5,8 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use orstream::chunk::Chunk;
-use orstream::sse::{Event, Splitter};
+use orstream::fuzzing::{Chunk, Event, Splitter};
 
 #[derive(Debug, PartialEq)]
 enum Owned {
@@ -47,7 +46,9 @@ fn run(pieces: &[&[u8]]) -> Vec<Owned> {
 
 fuzz_target!(|input: &[u8]| {
     // The first byte picks the split points; the rest is the stream.
-    let Some((&seed, stream)) = input.split_first() else { return };
+    let Some((&seed, stream)) = input.split_first() else {
+        return;
+    };
     let whole = run(&[stream]);
     let mut pieces = Vec::new();
     let mut rest = stream;

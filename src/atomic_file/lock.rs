@@ -8,7 +8,8 @@ use super::temps::{Ino, Temps};
 use super::{euid, path_error, Held, LockedFile, OpenError, Opened, Owner};
 use crate::exit::io_reason;
 use crate::fileid::FileId;
-use std::ffi::{CString, OsStr};
+use crate::files;
+use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -25,7 +26,7 @@ pub(super) fn lock_existing(
     // The rename needs the directory; found now rather than after the
     // answer was paid for.
     if let Some((dir, _)) = split(target) {
-        if !may_write_in(&dir) {
+        if !files::may_write_in(&dir) {
             return Err(path_error(
                 "cannot replace it: its directory is not writable",
             ));
@@ -111,7 +112,7 @@ pub(super) fn lock_missing(
         Err(e) => return Err(OpenError::Path(io_reason(&e))),
     };
     // Found now rather than after the answer was paid for.
-    if !may_write_in(&dir) {
+    if !files::may_write_in(&dir) {
         return Err(path_error(
             "cannot create it: its directory is not writable",
         ));
@@ -196,14 +197,4 @@ pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
-}
-
-/// Whether files can be created in `dir` (write and search permission,
-/// a read-only filesystem counts as no).
-pub(super) fn may_write_in(dir: &Path) -> bool {
-    let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: a valid NUL-terminated path for the duration of the call.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }
