@@ -25,6 +25,9 @@ Examples:
   orstream -a invoice.pdf --schema 'total float, due_date' \"extract\"
   orstream -x \"a bash script that renames *.jpeg to *.jpg\" > rename.sh
   orstream -c notes.json \"and what about the second point?\"
+  orstream --result --web \"latest stable Rust?\" | jq .citations
+  orstream -m google/gemini-2.5-flash-image --images out/ \"a red fox\"
+  orstream --each reviews.txt -P 16 \"Sentiment: pos, neg or neutral?\" > out.jsonl
   orstream --from-sse examples/answer.sse";
 
 /// `--help`'s text after the flags: the reference sections, then the examples.

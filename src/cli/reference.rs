@@ -91,8 +91,7 @@ pub const SECTIONS: &[Section] = &[
             ),
             (
                 "9",
-                "--each stopped starting prompts because --max-cost was reached \
-                 (--each is to come)",
+                "--each stopped starting items because --max-cost was reached",
             ),
             ("130", "interrupted by SIGINT, SIGTERM or SIGHUP"),
             ("141", "stdout closed by the reader (| head), silently"),
@@ -207,7 +206,81 @@ pub const SECTIONS: &[Section] = &[
                 "exits 2 at once: FILE is in use by another orstream",
             ),
         ],
-        after: &["-c does not go with --request, --from-sse or --list-models, and -c - is exit 2."],
+        after: &[
+            "-c does not go with --request, --from-sse or --list-models, and -c - is exit 2. \
+                  The assistant message keeps the structured reasoning (reasoning_details) the \
+                  stream sent, so the next turn hands it back to the model.",
+        ],
+        in_help: false,
+    },
+    Section {
+        title: "The whole answer",
+        before: &[
+            "--result writes no text while streaming; when the run ends, stdout gets one \
+             compact JSON object, keys in this order:",
+        ],
+        entries: &[
+            ("text", "the whole answer text"),
+            (
+                "finish_reason",
+                "the first non-null finish_reason, else null",
+            ),
+            (
+                "exit, error",
+                "the exit status, and the message of the error line (null on 0)",
+            ),
+            ("warnings", "the run's warnings, even with -q"),
+            (
+                "model, provider, generation_id, usage",
+                "as the stream last reported them",
+            ),
+            ("citations", "the sources: url and title"),
+            (
+                "images",
+                "path (null without --images), type, bytes; or url for a link",
+            ),
+            ("tool_calls", "assembled from their fragments by index"),
+            ("reasoning, reasoning_details", "with --reasoning"),
+            ("json", "with --schema: the parsed answer, or null"),
+            ("code", "with -x: the extracted block, or null"),
+            ("ttft_ms, elapsed_ms", "from the start of the run"),
+        ],
+        after: &[
+            "The object is written on every exit but 2 and 141. --images DIR saves each \
+             image as DIR/image-N.EXT (the first free N; EXT from the magic bytes), never \
+             overwriting a file, and asks for images with modalities. --web adds \
+             OpenRouter's web search tool; the sources are listed on stderr after the answer.",
+        ],
+        in_help: false,
+    },
+    Section {
+        title: "Many prompts",
+        before: &[
+            "--each FILE runs the prompt once per non-blank line of FILE, the line as if \
+             piped on stdin (a line starting with { is an item object with text and an \
+             optional id). stdout gets one --result object per item, with line and id first, \
+             in line order.",
+        ],
+        entries: &[
+            ("-P N", "items in flight at once (1 to 64, default 4)"),
+            (
+                "429 or 503",
+                "pauses every new request for its Retry-After and halves the requests in \
+                 flight; each success gives one back",
+            ),
+            (
+                "--max-cost USD",
+                "no item starts once the finished ones cost USD; exit 9",
+            ),
+            (
+                "--resume RESULTS",
+                "skips the lines whose result in RESULTS had exit 0",
+            ),
+        ],
+        after: &[
+            "The exit status is the first failed item's, in line order; a summary line on \
+             stderr says how many items were done and which lines failed.",
+        ],
         in_help: false,
     },
 ];
