@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Instruction counts (callgrind's total Ir) of orstream binaries on the bulk
-# stream, in text, --json and -x modes: the repeatable figure of
+# stream, in text, --json, -x and --result modes: the repeatable figure of
 # benches/RESULTS.md, independent of the machine's load.
 #
 #   benches/callgrind.sh target/release/orstream [/work/baseline-orstream …]
 #
 # Each binary runs `orstream --base-url http://127.0.0.1:PORT/bulk/N/k32
-# [--json|-x] hi` under `valgrind --tool=callgrind` against the bench's own
+# [--json|-x|--result] hi` under `valgrind --tool=callgrind` against the bench's own
 # server (`ORSTREAM_BENCH_SERVE=0`, benches/stream/server.rs), stdout on a
 # pipe, environment cleared but PATH. N = ORSTREAM_CALLGRIND_CHUNKS (20000).
+# ORSTREAM_CALLGRIND_MODES overrides the modes (e.g. "text --reasoning"; an
+# old binary without --result exits 2 for that mode).
 # -x exits 8 here (the answer has no fenced block); that is expected. Counts
 # vary by up to ~0.1 % between runs (read boundaries), so compare beyond that.
 set -euo pipefail
@@ -45,7 +47,7 @@ echo "bulk $chunks chunks, k32 framing, $base; callgrind total Ir"
 printf '%-28s %-7s %12s %9s %9s %5s %9s\n' binary mode Ir M "Ir/chunk" exit stdout
 for i in "${!bins[@]}"; do
     bin=${bins[$i]}
-    for mode in text --json -x; do
+    for mode in ${ORSTREAM_CALLGRIND_MODES:-text --json -x --result}; do
         args=()
         [[ $mode == text ]] || args=("$mode")
         set +e
