@@ -405,39 +405,32 @@ fn a_429_pauses_every_new_request_for_its_retry_after() {
 }
 
 #[test]
-fn a_429_on_one_item_holds_back_the_others_in_flight_too() {
+fn a_429_on_one_item_holds_back_the_other_items() {
     let first = Arc::new(AtomicBool::new(true));
     let server = ItemServer::start(move |text| match text {
         "limited" if first.swap(false, Ordering::SeqCst) => Act::Status(429, 1),
-        "limited" => Act::Answer(0.0),
+        "waits" => Act::Wait,
         _ => Act::Answer(0.0),
     });
-    let dir = TempDir::new("each-429-many");
-    let items = format!(
-        "limited\n{}",
-        (1..=6).map(|i| format!("next {i}\n")).collect::<String>()
-    );
-    let file = dir.file("in.txt", items);
-    let out = each(&server, &file).args(["-P", "4"]).run();
+    let dir = TempDir::new("each-429-shared");
+    let file = dir.file("in.txt", "limited\nwaits\nthird\n");
+    let run = each(&server, &file).args(["-P", "2", "-v"]).spawn();
+    // Line 1 got its 429 and waits to retry; line 2 is in flight.
+    assert!(run.wait_stderr_contains(b"[line 1] * retry 1/2 in 1.00 s", T));
+    let throttled_at = server.arrivals()[0].1;
+    // Line 2 ends: its worker takes line 3, which must wait out line 1's
+    // Retry-After although nothing is wrong with it.
+    server.release();
+    let out = run.wait();
     out.assert_code(0);
     let arrivals = server.arrivals();
-    let throttled_at = arrivals
-        .iter()
-        .find(|(t, _)| t == "limited")
-        .map(|(_, at)| *at)
-        .unwrap();
-    // Requests already sent before the 429 are not cancelled; every request
-    // that starts after it waits out the Retry-After.
-    let late: Vec<Duration> = arrivals
-        .iter()
-        .map(|(_, at)| at.saturating_duration_since(throttled_at))
-        .filter(|d| !d.is_zero() && *d < Duration::from_millis(900))
-        .collect();
+    let third = arrivals.iter().find(|(t, _)| t == "third").unwrap().1;
     assert!(
-        late.len() <= 3,
-        "requests started during the pause: {late:?}"
+        third.duration_since(throttled_at) >= Duration::from_millis(950),
+        "line 3 started {:?} after line 1's 429",
+        third.duration_since(throttled_at)
     );
-    assert_eq!(objects(&out).len(), 7);
+    assert_eq!(lines_of(&objects(&out)), [1, 2, 3]);
 }
 
 // ---------------------------------------------------------------------------
