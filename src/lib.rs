@@ -71,7 +71,7 @@ pub mod fuzzing {
     pub use crate::chunk::{error_body_message, Chunk};
     pub use crate::fence::Extractor;
     pub use crate::schema::{concise, from_json};
-    pub use crate::sse::{Event, Splitter};
+    pub use crate::sse::{Event, Feed, Splitter};
     pub use crate::text::{escape_controls, escape_controls_but_lines, one_line};
 
     /// A request body from `value`, with `data[i]` held in memory in place

@@ -1,4 +1,4 @@
-//! The hand-written Server-Sent Events splitter: push bytes in, pull events out.
+//! The hand-written Server-Sent Events splitter: feed bytes in, pull events out.
 //!
 //! It follows the WHATWG "event stream interpretation" rules: lines end in
 //! `\n`, `\r\n` or a lone `\r` (a `\r\n` pair cut across two pushes is one line
@@ -44,31 +44,29 @@ impl fmt::Display for SseError {
 
 impl std::error::Error for SseError {}
 
-/// Splits a byte stream into SSE events.
+/// Splits a byte stream into SSE events, one read at a time:
 ///
 /// ```text
-/// splitter.push(bytes);
-/// while let Some(event) = splitter.next_event()? { … }
+/// let mut feed = splitter.feed(bytes);
+/// while let Some(event) = feed.next_event()? { … }
 /// ```
-/// Where the event found by `next_line_event` lies.
-enum Found {
-    Data,
-    Comment(usize, usize),
-}
-
+///
+/// An event that lies whole in one read is handed out as a slice of that
+/// read, never copied; only a line cut across two reads is carried over,
+/// and only an event with several `data` lines (or one cut across reads) is
+/// assembled in a buffer of its own.
 #[derive(Debug)]
 pub struct Splitter {
-    /// Bytes pushed but not yet consumed; `pos` is where the next line starts.
-    buf: Vec<u8>,
-    pos: usize,
-    /// How far past `pos` we already looked for a line ending, so a long line
-    /// arriving in many small reads is scanned once, not once per read.
-    scanned: usize,
+    /// The start of a line whose end has not arrived yet.
+    carry: Vec<u8>,
+    /// `carry` was handed out as a line: cleared on the next call.
+    carry_used: bool,
     /// The previous line ended in `\r`: a `\n` that comes next belongs to it.
     skip_lf: bool,
-    /// Nothing but (a prefix of) a BOM has been seen yet.
-    at_start: bool,
-    /// The data buffer of the event being built.
+    /// No line has ended yet: the first one may start with a BOM.
+    first_line: bool,
+    /// The data of the event being built, when it is not one slice of the
+    /// current read.
     data: Vec<u8>,
     has_data: bool,
     /// Set when an event was handed out, so its data is cleared on the next call.
@@ -84,143 +82,201 @@ impl Default for Splitter {
 impl Splitter {
     pub fn new() -> Splitter {
         Splitter {
-            buf: Vec::with_capacity(16 * 1024),
-            pos: 0,
-            scanned: 0,
+            carry: Vec::new(),
+            carry_used: false,
             skip_lf: false,
-            at_start: true,
+            first_line: true,
             data: Vec::new(),
             has_data: false,
             dispatched: false,
         }
     }
 
-    /// Appends bytes read from the network.
-    pub fn push(&mut self, bytes: &[u8]) {
-        if self.pos > 0 {
-            // Drop consumed bytes before growing: the buffer then holds at most
-            // one partial line plus one read.
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(bytes);
-    }
-
-    /// The next complete event or comment from what was pushed so far, or
-    /// `None` when more bytes are needed.
+    /// Starts splitting the bytes of one read.
     ///
-    /// At EOF simply stop calling: an event without its closing blank line is
-    /// discarded, as WHATWG says.
-    pub fn next_event(&mut self) -> Result<Option<Event<'_>>, SseError> {
-        if self.dispatched {
-            self.dispatched = false;
-            self.data.clear();
-            self.has_data = false;
+    /// At EOF simply stop feeding: an event without its closing blank line
+    /// is discarded, as WHATWG says.
+    pub fn feed<'s, 'i>(&'s mut self, input: &'i [u8]) -> Feed<'s, 'i> {
+        Feed {
+            splitter: self,
+            input,
+            pos: 0,
+            pending: None,
         }
-        // Positions, not borrows, leave the loop: the borrow is taken on return.
-        match self.next_line_event()? {
-            None => Ok(None),
-            Some(Found::Data) => Ok(Some(Event::Data(&self.data))),
-            Some(Found::Comment(start, end)) => Ok(Some(Event::Comment(&self.buf[start..end]))),
-        }
-    }
-
-    fn next_line_event(&mut self) -> Result<Option<Found>, SseError> {
-        loop {
-            if self.at_start && !self.strip_bom() {
-                return Ok(None);
-            }
-            if self.skip_lf && self.pos < self.buf.len() {
-                self.skip_lf = false;
-                if self.buf[self.pos] == b'\n' {
-                    self.pos += 1;
-                }
-            }
-            let rest = &self.buf[self.pos..];
-            let Some(len) = find_line_end(&rest[self.scanned..]).map(|i| i + self.scanned) else {
-                self.scanned = rest.len();
-                if rest.len() > MAX_LINE {
-                    return Err(SseError::LineTooLong);
-                }
-                return Ok(None);
-            };
-            if len > MAX_LINE {
-                return Err(SseError::LineTooLong);
-            }
-            let start = self.pos;
-            self.scanned = 0;
-            self.skip_lf = rest[len] == b'\r';
-            self.pos += len + 1;
-            let line = &self.buf[start..start + len];
-
-            if line.is_empty() {
-                if self.has_data {
-                    self.dispatched = true;
-                    return Ok(Some(Found::Data));
-                }
-                continue;
-            }
-            if line[0] == b':' {
-                return Ok(Some(Found::Comment(start + 1, start + len)));
-            }
-            let (field, value) = match line.iter().position(|&b| b == b':') {
-                Some(colon) => {
-                    let value = &line[colon + 1..];
-                    (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
-                }
-                None => (line, &[][..]),
-            };
-            // `event`, `id`, `retry` and unknown fields are read and ignored:
-            // a POST cannot be resumed, so there is nothing to reconnect with.
-            if field == b"data" {
-                let extra = value.len() + usize::from(self.has_data);
-                if self.data.len() + extra > MAX_LINE {
-                    return Err(SseError::EventTooLarge);
-                }
-                if self.has_data {
-                    self.data.push(b'\n');
-                }
-                self.data.extend_from_slice(value);
-                self.has_data = true;
-            }
-        }
-    }
-
-    /// Drops a leading BOM; false while the bytes so far could still be one.
-    fn strip_bom(&mut self) -> bool {
-        let rest = &self.buf[self.pos..];
-        if rest.len() < BOM.len() && BOM.starts_with(rest) {
-            return false;
-        }
-        if rest.starts_with(BOM) {
-            self.pos += BOM.len();
-        }
-        self.at_start = false;
-        true
     }
 }
 
-/// The first `\n` or `\r`, eight bytes at a time: a chunk is a few hundred
-/// bytes of one line, and this scan is the splitter's main cost.
-fn find_line_end(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
-    let mut words = bytes.chunks_exact(8);
-    let mut start = 0;
-    for word in &mut words {
-        let v = u64::from_le_bytes(word.try_into().expect("chunks of 8"));
-        if has_zero_byte(v ^ (ONES * u64::from(b'\n')))
-            || has_zero_byte(v ^ (ONES * u64::from(b'\r')))
-        {
-            break;
-        }
-        start += 8;
+/// One read being split. Dropping it keeps what the next read completes.
+pub struct Feed<'s, 'i> {
+    splitter: &'s mut Splitter,
+    input: &'i [u8],
+    /// Where the next line starts in `input`.
+    pos: usize,
+    /// The event's one `data` value so far, as a range of `input`.
+    pending: Option<(usize, usize)>,
+}
+
+/// Where the line just found lies.
+#[derive(Clone, Copy)]
+enum LineAt {
+    Input(usize, usize),
+    Carry,
+}
+
+/// What [`Feed::next_event`] found, before it is borrowed out.
+enum Found {
+    /// Data that lies whole in the read.
+    DataInput(usize, usize),
+    /// Data assembled in the splitter's own buffer.
+    DataBuffer,
+    CommentInput(usize, usize),
+    CommentCarry,
+}
+
+impl Feed<'_, '_> {
+    /// The next complete event or comment of what was fed so far, or `None`
+    /// when more bytes are needed.
+    pub fn next_event(&mut self) -> Result<Option<Event<'_>>, SseError> {
+        Ok(match self.find()? {
+            None => None,
+            Some(Found::DataInput(a, b)) => Some(Event::Data(&self.input[a..b])),
+            Some(Found::DataBuffer) => Some(Event::Data(&self.splitter.data)),
+            Some(Found::CommentInput(a, b)) => Some(Event::Comment(&self.input[a..b])),
+            Some(Found::CommentCarry) => Some(Event::Comment(&self.splitter.carry[1..])),
+        })
     }
-    bytes[start..]
-        .iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .map(|i| i + start)
+
+    fn find(&mut self) -> Result<Option<Found>, SseError> {
+        let s = &mut *self.splitter;
+        if s.dispatched {
+            s.dispatched = false;
+            s.data.clear();
+            s.has_data = false;
+            self.pending = None;
+        }
+        loop {
+            let at = match self.next_line()? {
+                Some(at) => at,
+                None => return Ok(None),
+            };
+            let s = &mut *self.splitter;
+            let line: &[u8] = match at {
+                LineAt::Input(a, b) => &self.input[a..b],
+                LineAt::Carry => &s.carry,
+            };
+            if line.is_empty() {
+                if !s.has_data {
+                    continue;
+                }
+                s.dispatched = true;
+                return Ok(Some(match self.pending {
+                    Some((a, b)) => Found::DataInput(a, b),
+                    None => Found::DataBuffer,
+                }));
+            }
+            if line[0] == b':' {
+                return Ok(Some(match at {
+                    LineAt::Input(a, b) => Found::CommentInput(a + 1, b),
+                    LineAt::Carry => Found::CommentCarry,
+                }));
+            }
+            // The value, as offsets into the line.
+            let (field, from) = match memchr::memchr(b':', line) {
+                Some(colon) => {
+                    let space = line.get(colon + 1) == Some(&b' ');
+                    (&line[..colon], colon + 1 + usize::from(space))
+                }
+                None => (line, line.len()),
+            };
+            // `event`, `id`, `retry` and unknown fields are read and ignored:
+            // a POST cannot be resumed, so there is nothing to reconnect with.
+            if field != b"data" {
+                continue;
+            }
+            let value_len = line.len() - from;
+            let extra = value_len + usize::from(s.has_data);
+            let held = self.pending.map_or(s.data.len(), |(a, b)| b - a);
+            if held + extra > MAX_LINE {
+                return Err(SseError::EventTooLarge);
+            }
+            match at {
+                // The common case: the event's only data line, in this read.
+                LineAt::Input(a, b) if !s.has_data => self.pending = Some((a + from, b)),
+                _ => {
+                    if let Some((a, b)) = self.pending.take() {
+                        s.data.extend_from_slice(&self.input[a..b]);
+                    }
+                    if s.has_data {
+                        s.data.push(b'\n');
+                    }
+                    match at {
+                        LineAt::Input(a, b) => s.data.extend_from_slice(&self.input[a + from..b]),
+                        LineAt::Carry => s.data.extend_from_slice(&s.carry[from..]),
+                    }
+                }
+            }
+            s.has_data = true;
+        }
+    }
+
+    /// Finds the next whole line: in the read, or completed in the carry.
+    fn next_line(&mut self) -> Result<Option<LineAt>, SseError> {
+        let s = &mut *self.splitter;
+        if s.carry_used {
+            s.carry_used = false;
+            s.carry.clear();
+        }
+        if s.skip_lf && self.pos < self.input.len() {
+            s.skip_lf = false;
+            if self.input[self.pos] == b'\n' {
+                self.pos += 1;
+            }
+        }
+        let rest = &self.input[self.pos..];
+        let Some(len) = memchr::memchr2(b'\n', b'\r', rest) else {
+            if s.carry.len() + rest.len() > MAX_LINE {
+                return Err(SseError::LineTooLong);
+            }
+            return Ok(None);
+        };
+        if s.carry.len() + len > MAX_LINE {
+            return Err(SseError::LineTooLong);
+        }
+        s.skip_lf = rest[len] == b'\r';
+        let (start, end) = (self.pos, self.pos + len);
+        self.pos = end + 1;
+        let first = std::mem::replace(&mut s.first_line, false);
+        if s.carry.is_empty() {
+            let bom = if first && self.input[start..end].starts_with(BOM) {
+                BOM.len()
+            } else {
+                0
+            };
+            return Ok(Some(LineAt::Input(start + bom, end)));
+        }
+        s.carry.extend_from_slice(&self.input[start..end]);
+        if first && s.carry.starts_with(BOM) {
+            s.carry.drain(..BOM.len());
+        }
+        s.carry_used = true;
+        Ok(Some(LineAt::Carry))
+    }
+}
+
+impl Drop for Feed<'_, '_> {
+    fn drop(&mut self) {
+        let s = &mut *self.splitter;
+        if s.carry_used {
+            s.carry_used = false;
+            s.carry.clear();
+        }
+        // The event's data so far must outlive this read.
+        if let Some((a, b)) = self.pending.take() {
+            s.data.extend_from_slice(&self.input[a..b]);
+        }
+        s.carry
+            .extend_from_slice(&self.input[self.pos.min(self.input.len())..]);
+    }
 }
 
 #[cfg(test)]
@@ -234,9 +290,10 @@ mod tests {
         Error(SseError),
     }
 
-    fn drain(s: &mut Splitter, out: &mut Vec<Owned>) -> bool {
+    fn drain(s: &mut Splitter, input: &[u8], out: &mut Vec<Owned>) -> bool {
+        let mut feed = s.feed(input);
         loop {
-            match s.next_event() {
+            match feed.next_event() {
                 Ok(Some(Event::Data(d))) => out.push(Owned::Data(d.to_vec())),
                 Ok(Some(Event::Comment(c))) => out.push(Owned::Comment(c.to_vec())),
                 Ok(None) => return true,
@@ -252,8 +309,7 @@ mod tests {
         let mut s = Splitter::new();
         let mut out = Vec::new();
         for p in pieces {
-            s.push(p);
-            if !drain(&mut s, &mut out) {
+            if !drain(&mut s, p, &mut out) {
                 break;
             }
         }
@@ -333,27 +389,6 @@ mod tests {
     }
 
     #[test]
-    fn line_end_scan_finds_the_first_at_any_offset() {
-        for len in 0..40 {
-            for at in 0..len {
-                for end in [b'\n', b'\r'] {
-                    let mut v = vec![b'x'; len];
-                    v[at] = end;
-                    if at + 3 < len {
-                        v[at + 3] = b'\n';
-                    }
-                    assert_eq!(find_line_end(&v), Some(at), "len {len} at {at}");
-                }
-            }
-            // Bytes that differ from CR/LF by one bit, and high bytes.
-            let v: Vec<u8> = (0..len)
-                .map(|i| [b'\x0b', b'\x0c', b'\x8a', b'\x8d', 0xff][i % 5])
-                .collect();
-            assert_eq!(find_line_end(&v), None, "len {len}");
-        }
-    }
-
-    #[test]
     fn cr_then_lf_across_reads_is_one_line_ending() {
         // Were the `\n` a second line ending, it would dispatch `a` early.
         assert_eq!(feed(&[b"data: a\r", b"\ndata: b\n\n"]), vec![data("a\nb")]);
@@ -380,11 +415,9 @@ mod tests {
         let mut s = Splitter::new();
         let mut out = Vec::new();
         let piece = vec![b'x'; 1024 * 1024];
-        s.push(b"data: ");
-        let mut ok = true;
+        let mut ok = drain(&mut s, b"data: ", &mut out);
         for _ in 0..17 {
-            s.push(&piece);
-            ok = drain(&mut s, &mut out);
+            ok = drain(&mut s, &piece, &mut out);
             if !ok {
                 break;
             }
@@ -402,8 +435,7 @@ mod tests {
         line.push(b'\n');
         let mut ok = true;
         for _ in 0..17 {
-            s.push(&line);
-            ok = drain(&mut s, &mut out);
+            ok = drain(&mut s, &line, &mut out);
             if !ok {
                 break;
             }
@@ -424,15 +456,18 @@ mod tests {
             .take(event.len() * 200)
             .collect();
         for _ in 0..2000 {
-            s.push(&block);
             out.clear();
-            assert!(drain(&mut s, &mut out));
+            // Cut mid-event, so a part is carried each time.
+            let (a, b) = block.split_at(block.len() / 3);
+            assert!(drain(&mut s, a, &mut out));
+            assert!(drain(&mut s, b, &mut out));
             assert_eq!(out.len(), 200);
         }
         assert!(
-            s.buf.capacity() < 64 * 1024,
-            "capacity {}",
-            s.buf.capacity()
+            s.carry.capacity() < 64 * 1024 && s.data.capacity() < 64 * 1024,
+            "capacity {} and {}",
+            s.carry.capacity(),
+            s.data.capacity()
         );
     }
 

@@ -18,9 +18,9 @@ fn run(pieces: &[&[u8]]) -> Vec<Owned> {
     let mut s = Splitter::new();
     let mut out = Vec::new();
     for p in pieces {
-        s.push(p);
+        let mut feed = s.feed(p);
         loop {
-            match s.next_event() {
+            match feed.next_event() {
                 Ok(Some(Event::Data(d))) => {
                     // The decoder must take any data without panicking.
                     let text = String::from_utf8_lossy(d);

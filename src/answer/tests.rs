@@ -20,8 +20,8 @@ fn answer_of(pieces: &[&[u8]]) -> Answer {
     let mut answer = Answer::new(all());
     let mut splitter = Splitter::new();
     for piece in pieces {
-        splitter.push(piece);
-        while let Ok(Some(event)) = splitter.next_event() {
+        let mut feed = splitter.feed(piece);
+        while let Ok(Some(event)) = feed.next_event() {
             if let Event::Data(data) = event {
                 let text = std::str::from_utf8(data).unwrap().to_string();
                 if let Ok(c) = Chunk::parse(&text) {

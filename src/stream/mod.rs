@@ -16,7 +16,7 @@ use crate::chunk::Chunk;
 use crate::exit::{Failure, Kind};
 use crate::output::{say, Out};
 use crate::signal;
-use crate::sse::{Event, Splitter};
+use crate::sse::{Event, Feed, Splitter};
 use crate::ui::Ui;
 use session::Flow;
 use std::io::{self, Read};
@@ -62,8 +62,7 @@ pub fn pump(
             }
         };
         signal::check()?;
-        splitter.push(&buf[..n]);
-        let flow = drain(&mut splitter, session, out, ui);
+        let flow = drain(&mut splitter.feed(&buf[..n]), session, out, ui);
         out.flush()?;
         match flow {
             Ok(Flow::More) => {}
@@ -87,15 +86,15 @@ pub fn pump(
     Ok(())
 }
 
-/// Handles every whole event in the splitter.
+/// Handles every whole event of one read.
 fn drain(
-    splitter: &mut Splitter,
+    feed: &mut Feed<'_, '_>,
     session: &mut Session,
     out: &mut Out,
     ui: &mut Ui,
 ) -> Result<Flow, Failure> {
     loop {
-        match splitter.next_event() {
+        match feed.next_event() {
             Ok(Some(Event::Data(data))) => {
                 if let Flow::Done = session.on_data(data, out, ui)? {
                     return Ok(Flow::Done);
