@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Instruction counts (callgrind's total Ir) of orstream binaries on the bulk
-# stream, in text, --json, -x and --result modes: the repeatable figure of
-# benches/RESULTS.md, independent of the machine's load.
+# stream, in text, --json, -x and --result modes, and on the reasoning
+# stream (think: half reasoning deltas, hidden or with --reasoning): the
+# repeatable figure of benches/RESULTS.md, independent of the machine's load.
 #
 #   benches/callgrind.sh target/release/orstream [/work/baseline-orstream …]
 #
@@ -9,14 +10,15 @@
 # [--json|-x|--result] hi` under `valgrind --tool=callgrind` against the bench's own
 # server (`ORSTREAM_BENCH_SERVE=0`, benches/stream/server.rs), stdout on a
 # pipe, environment cleared but PATH. N = ORSTREAM_CALLGRIND_CHUNKS (20000).
-# ORSTREAM_CALLGRIND_MODES overrides the modes (e.g. "text --reasoning"; an
+# ORSTREAM_CALLGRIND_MODES overrides the modes (default "text --json -x
+# --result think think:--reasoning"; `think:ARG` is ARG on /think/N/k32; an
 # old binary without --result exits 2 for that mode).
 # -x exits 8 here (the answer has no fenced block); that is expected. Counts
 # vary by up to ~0.1 % between runs (read boundaries), so compare beyond that.
 set -euo pipefail
 
 if [[ $# -eq 0 || $1 == -h || $1 == --help ]]; then
-    sed -n '2,13s/^# \{0,1\}//p' "$0"
+    sed -n '2,15s/^# \{0,1\}//p' "$0"
     [[ $# -gt 0 ]]
     exit
 fi
@@ -44,21 +46,28 @@ read -r -t 30 line <&"${SERVE[0]}" || { echo "callgrind.sh: the server did not s
 base=$(grep -o 'http://127\.0\.0\.1:[0-9]*' <<<"$line")
 
 echo "bulk $chunks chunks, k32 framing, $base; callgrind total Ir"
-printf '%-28s %-7s %12s %9s %9s %5s %9s\n' binary mode Ir M "Ir/chunk" exit stdout
+printf '%-28s %-17s %12s %9s %9s %5s %9s\n' binary mode Ir M "Ir/chunk" exit stdout
 for i in "${!bins[@]}"; do
     bin=${bins[$i]}
-    for mode in ${ORSTREAM_CALLGRIND_MODES:-text --json -x --result}; do
+    for mode in ${ORSTREAM_CALLGRIND_MODES:-text --json -x --result think think:--reasoning}; do
         args=()
-        [[ $mode == text ]] || args=("$mode")
+        route=bulk
+        arg=$mode
+        if [[ $mode == think* ]]; then
+            route=think
+            arg=${mode#think}
+            arg=${arg#:}
+        fi
+        [[ $arg == text || -z $arg ]] || args=("$arg")
         set +e
         env -i PATH="$PATH" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-            --log-file="$tmp/log" "$bin" --base-url "$base/bulk/$chunks/k32" "${args[@]}" hi \
+            --log-file="$tmp/log" "$bin" --base-url "$base/$route/$chunks/k32" "${args[@]}" hi \
             2>/dev/null | wc -c >"$tmp/bytes"
         status=${PIPESTATUS[0]}
         set -e
         ir=$(sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' "$tmp/log")
         [[ -n $ir ]] || { echo "callgrind.sh: no total in:" >&2; cat "$tmp/log" >&2; exit 1; }
-        printf '%-28s %-7s %12s %9s %9s %5s %9s\n' "${names[$i]}" "$mode" "$ir" \
+        printf '%-28s %-17s %12s %9s %9s %5s %9s\n' "${names[$i]}" "$mode" "$ir" \
             "$(awk -v i="$ir" 'BEGIN { printf "%.2f M", i / 1e6 }')" \
             "$(awk -v i="$ir" -v n="$chunks" 'BEGIN { printf "%.0f", i / n }')" \
             "$status" "$(cat "$tmp/bytes")"

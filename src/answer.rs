@@ -173,6 +173,19 @@ impl Answer {
         step
     }
 
+    /// Takes the delta of a chunk whose other parts were taken before
+    /// (the fast path): the same as [`Answer::apply`] of that chunk.
+    pub fn apply_delta<'c>(&mut self, delta: &'c Delta<'c>) -> Step<'c> {
+        let mut step = Step::default();
+        self.take_delta(delta, &mut step);
+        step
+    }
+
+    /// Whether `reasoning_details` are read.
+    pub fn keeps_details(&self) -> bool {
+        self.wants.details
+    }
+
     fn take_delta<'c>(&mut self, delta: &'c Delta<'c>, step: &mut Step<'c>) {
         if let Some(text) = delta.text() {
             self.push_text(text);

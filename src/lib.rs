@@ -68,7 +68,7 @@ pub mod fuzzing {
     pub use crate::answer::{Answer, Carrier, Keep, Wants};
     pub use crate::attach::{could_be_text, is_url, sniff, text_of, url_part, UrlKind, SNIFF_LEN};
     pub use crate::body::{placeholder, Layout};
-    pub use crate::chunk::{error_body_message, Chunk};
+    pub use crate::chunk::{check_against_full_parse, error_body_message, Chunk, Template};
     pub use crate::fence::Extractor;
     pub use crate::schema::{concise, from_json};
     pub use crate::sse::{Event, Feed, Splitter};

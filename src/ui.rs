@@ -92,6 +92,8 @@ pub struct Ui {
     notes_are_warnings: bool,
     /// Masks the key in reasoning split across deltas.
     reasoning: Masker,
+    /// Reasoning not yet written: one write per network read, not per delta.
+    reasoning_out: String,
     /// `--from-sse`: the timing is the replay's, not the model's.
     replay: bool,
 }
@@ -111,6 +113,7 @@ impl Ui {
             printed: 0,
             notes_are_warnings: false,
             reasoning: Masker::new(),
+            reasoning_out: String::new(),
             replay: false,
         }
     }
@@ -172,25 +175,37 @@ impl Ui {
             self.set_label("waiting for the model");
         }
         if self.verbose {
+            self.flush_reasoning();
             say(&format!("* comment: {}", text.trim()));
         }
     }
 
     /// Reasoning text, to stderr: the key masked even across deltas; on a
     /// terminal, control characters but `\n` and `\t` escaped, and dimmed.
+    /// Held until [`Ui::flush_reasoning`].
     pub fn reasoning(&mut self, text: &str) {
         self.stop_spinner();
-        let stderr = self.stderr;
+        let (stderr, held) = (self.stderr, &mut self.reasoning_out);
         self.reasoning
-            .push(text, &mut |piece| write_reasoning(stderr, piece));
+            .push(text, &mut |piece| add_reasoning(stderr, piece, held));
     }
 
     /// Ends a reasoning line before the answer starts.
     pub fn end_reasoning(&mut self) {
-        let stderr = self.stderr;
+        let (stderr, held) = (self.stderr, &mut self.reasoning_out);
         self.reasoning
-            .finish(&mut |piece| write_reasoning(stderr, piece));
+            .finish(&mut |piece| add_reasoning(stderr, piece, held));
+        self.flush_reasoning();
         crate::output::end_open_line();
+    }
+
+    /// Writes the reasoning held so far: after each network read, and
+    /// before anything else goes to stderr.
+    pub fn flush_reasoning(&mut self) {
+        if !self.reasoning_out.is_empty() {
+            stderr_raw(&self.reasoning_out);
+            self.reasoning_out.clear();
+        }
     }
 
     /// A warning, once per text; printed by [`Ui::flush_warnings`].
@@ -202,6 +217,7 @@ impl Ui {
 
     /// Prints the warnings gathered so far (each once), unless `-q`.
     pub fn flush_warnings(&mut self) {
+        self.flush_reasoning();
         if !self.quiet {
             for w in &self.warned[self.printed..] {
                 say(&format!("warning: {w}"));
@@ -301,16 +317,18 @@ fn rate(tokens: u64, span: Duration) -> Option<f64> {
     (span >= MIN_RATE_SPAN && tokens > 0).then(|| tokens as f64 / span.as_secs_f64())
 }
 
-/// One piece of reasoning, as stderr may take it.
-fn write_reasoning(stderr: Stderr, piece: &str) {
+/// One piece of reasoning, as stderr may take it, added to what is held.
+fn add_reasoning(stderr: Stderr, piece: &str, held: &mut String) {
     match stderr {
-        Stderr::Plain => stderr_raw(piece),
+        Stderr::Plain => held.push_str(piece),
         Stderr::Terminal { color, .. } => {
             let piece = escape_controls_but_lines(piece);
             if color {
-                stderr_raw(&format!("{DIM}{piece}{RESET}"));
+                held.push_str(DIM);
+                held.push_str(&piece);
+                held.push_str(RESET);
             } else {
-                stderr_raw(&piece);
+                held.push_str(&piece);
             }
         }
     }
@@ -319,6 +337,7 @@ fn write_reasoning(stderr: Stderr, piece: &str) {
 impl Drop for Ui {
     fn drop(&mut self) {
         self.stop_spinner();
+        self.flush_reasoning();
     }
 }
 

@@ -27,6 +27,18 @@ fn content_data(content: &str) -> String {
     format!("{PREFIX}{content}{SUFFIX}")
 }
 
+/// A reasoning chunk, as Anthropic models send them through OpenRouter
+/// (`openrouter-api.md` §4): the text twice, in `reasoning` and in
+/// `reasoning_details`.
+fn reasoning_data(text: &str) -> String {
+    format!(
+        r#"{{"id":"gen-1780944361-X5HAtL0Z2NQp8nHAiT6F","object":"chat.completion.chunk","created":1780944361,"model":"anthropic/claude-4.5-haiku-20251001","provider":"Amazon Bedrock","choices":[{{"index":0,"delta":{{"content":"","role":"assistant","reasoning":"{text}","reasoning_details":[{{"type":"reasoning.text","text":"{text}","format":"anthropic-claude-v1","index":0}}]}},"finish_reason":null,"native_finish_reason":null}}]}}"#
+    )
+}
+
+/// The chunk that closes the reasoning: its signature.
+const SIGNATURE: &str = r#"{"id":"gen-1780944361-X5HAtL0Z2NQp8nHAiT6F","object":"chat.completion.chunk","created":1780944361,"model":"anthropic/claude-4.5-haiku-20251001","provider":"Amazon Bedrock","choices":[{"index":0,"delta":{"content":"","role":"assistant","reasoning_details":[{"type":"reasoning.text","signature":"EvsCCkgICBABGAIqQKlj0aVq","format":"anthropic-claude-v1","index":0}]},"finish_reason":null,"native_finish_reason":null}]}"#;
+
 /// `data: …\n\n`.
 fn event(data: &str) -> String {
     format!("data: {data}\n\n")
@@ -93,15 +105,25 @@ pub struct Body {
 
 /// A comment, `n` content chunks, then the tail (each tail event in its own
 /// HTTP chunk in both framings, so the server can hold the tail back).
-pub fn render(n: usize, framing: Framing) -> Body {
-    let mut events: Vec<String> = Vec::with_capacity(n + 1);
+/// With `think`, the first half are reasoning chunks, then a signature.
+pub fn render(n: usize, framing: Framing, think: bool) -> Body {
+    let mut events: Vec<String> = Vec::with_capacity(n + 2);
     let mut text_len = 0;
     let mut json_len = 0;
     events.push(COMMENT.to_string());
+    let reasoning = if think { n / 2 } else { 0 };
     for i in 0..n {
         let w = WORDS[i % WORDS.len()];
-        let d = content_data(w);
-        text_len += w.len();
+        let d = if i < reasoning {
+            reasoning_data(w)
+        } else {
+            text_len += w.len();
+            content_data(w)
+        };
+        if think && i == reasoning {
+            json_len += SIGNATURE.len() + 1;
+            events.push(event(SIGNATURE));
+        }
         json_len += d.len() + 1;
         events.push(event(&d));
     }

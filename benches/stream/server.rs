@@ -8,8 +8,8 @@
 //!
 //! URL scheme (base URL; the client appends `/chat/completions`):
 //! `/bulk/N/k32`, `/bulk/N/event` (`/bulk/N/F/ID`: hold the tail until the
-//! bench releases ID), `/drip/N/ID`, `/slow/ID`, `/attach/ID`. Over TLS only
-//! `/bulk` is served.
+//! bench releases ID), `/think/N/F` (the first half reasoning chunks),
+//! `/drip/N/ID`, `/slow/ID`, `/attach/ID`. Over TLS only `/bulk` is served.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -51,7 +51,8 @@ pub struct Upload {
 
 #[derive(Default)]
 pub struct State {
-    bodies: Mutex<HashMap<(usize, Framing), Arc<Body>>>,
+    /// By chunk count, framing, and whether half of them are reasoning.
+    bodies: Mutex<HashMap<(usize, Framing, bool), Arc<Body>>>,
     conns: Mutex<HashMap<u64, ConnLog>>,
     changed: Condvar,
     /// What each TLS client negotiated: "user agent: version, suite, group".
@@ -63,9 +64,14 @@ pub struct State {
 impl State {
     /// The body of `n` chunks in `framing`, rendered on first use.
     pub fn body(&self, n: usize, framing: Framing) -> Arc<Body> {
+        self.body_of(n, framing, false)
+    }
+
+    /// The same with reasoning chunks first (`/think`).
+    fn body_of(&self, n: usize, framing: Framing, think: bool) -> Arc<Body> {
         lock(&self.bodies)
-            .entry((n, framing))
-            .or_insert_with(|| Arc::new(body::render(n, framing)))
+            .entry((n, framing, think))
+            .or_insert_with(|| Arc::new(body::render(n, framing, think)))
             .clone()
     }
 
@@ -250,9 +256,10 @@ fn sleep_until(t: Instant) {
     }
 }
 
-/// `/bulk/N/F[/ID]`: the whole pre-rendered body; false for another path.
+/// `/bulk/N/F[/ID]`: the whole pre-rendered body (`/think/N/F`: half of it
+/// reasoning); false for another path.
 fn serve_bulk(sock: &mut impl Write, state: &State, scenario: &[&str]) -> io::Result<bool> {
-    let ["bulk", n, f, hold @ ..] = scenario else {
+    let [route @ ("bulk" | "think"), n, f, hold @ ..] = scenario else {
         return Ok(false);
     };
     let (Some(n), Some(f)) = (num(n), Framing::parse(f)) else {
@@ -261,7 +268,7 @@ fn serve_bulk(sock: &mut impl Write, state: &State, scenario: &[&str]) -> io::Re
     if hold.len() > 1 {
         return Ok(false);
     }
-    let body = state.body(n as usize, f);
+    let body = state.body_of(n as usize, f, *route == "think");
     sock.write_all(RESPONSE_HEAD)?;
     let (main, tail) = body.wire.split_at(body.tail_at);
     for piece in main.chunks(WRITE_SIZE) {

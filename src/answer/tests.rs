@@ -221,3 +221,102 @@ fn details_merge_by_numeric_index() {
         )
     );
 }
+
+/// A stream the fast path sees through: plain chunks of one shape, an
+/// escape, reasoning and content alternating (in one shape and in two),
+/// `reasoning_content`, a shape change mid-stream (another provider), a
+/// chunk that acts (tool call), a finish, usage.
+const FAST_STREAM: &str = concat!(
+    ": OPENROUTER PROCESSING\n\n",
+    "data: {\"id\":\"g1\",\"provider\":\"P\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+    "data: {\"id\":\"g1\",\"provider\":\"P\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"reasoning\":\"I \",\"reasoning_details\":[{\"type\":\"reasoning.text\",\"text\":\"I \",\"index\":0}]}}]}\n\n",
+    "data: {\"id\":\"g1\",\"provider\":\"P\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"reasoning\":\"think\",\"reasoning_details\":[{\"type\":\"reasoning.text\",\"text\":\"think\",\"index\":0}]}}]}\n\n",
+    "data: {\"id\":\"g1\",\"provider\":\"P\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"reasoning\":\"\\n\",\"reasoning_details\":[{\"type\":\"reasoning.text\",\"text\":\"\\n\",\"index\":0}]}}]}\n\n",
+    "data: {\"id\":\"g1\",\"provider\":\"P\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\",\"reasoning\":\"\",\"reasoning_details\":[{\"type\":\"reasoning.text\",\"text\":\"\",\"index\":0}]}}]}\n\n",
+    "data: {\"id\":\"g1\",\"provider\":\"P\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" there\",\"reasoning\":null}}]}\n\n",
+    "data: {\"id\":\"g1\",\"provider\":\"P\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\",\",\"reasoning\":null}}]}\n\n",
+    "data: {\"id\":\"g1\",\"provider\":\"P\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" \\\"q\\\"\\n\",\"reasoning\":null}}]}\n\n",
+    "data: {\"id\":\"g1\",\"provider\":\"P\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" wörld\",\"reasoning\":null}}]}\n\n",
+    "data: {\"id\":\"g2\",\"provider\":\"Q\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" again\",\"reasoning\":null}}]}\n\n",
+    "data: {\"id\":\"g2\",\"provider\":\"Q\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" and\",\"reasoning\":null}}]}\n\n",
+    "data: {\"id\":\"g2\",\"provider\":\"Q\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"hmm\"}}]}\n\n",
+    "data: {\"id\":\"g2\",\"provider\":\"Q\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"!\"}}]}\n\n",
+    "data: {\"id\":\"g2\",\"provider\":\"Q\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"{\"}}]}}]}\n\n",
+    "data: {\"id\":\"g2\",\"provider\":\"Q\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"}\"}}]}}]}\n\n",
+    "data: {\"id\":\"g2\",\"provider\":\"Q\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" end\"}}]}\n\n",
+    "data: {\"id\":\"g2\",\"provider\":\"Q\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\".\"}}]}\n\n",
+    "data: {\"id\":\"g2\",\"provider\":\"Q\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: {\"id\":\"g2\",\"provider\":\"Q\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"stop\"}],\"usage\":{\"total_tokens\":9}}\n\n",
+    "data: [DONE]\n\n",
+);
+
+/// What each chunk brought, as the session would write it.
+fn step_line(step: &Step<'_>) -> String {
+    format!(
+        "{:?} {:?} {:?} {} {:?}",
+        step.text, step.reasoning, step.noted, step.tool_calls, step.finish
+    )
+}
+
+/// The stream through the fast path, as the session drives it: the answer,
+/// each step, and how many chunks skipped the full parse.
+fn fast_run(pieces: &[&[u8]], wants: Wants) -> (String, Vec<String>, usize) {
+    let mut answer = Answer::new(wants);
+    let mut fast = crate::chunk::FastPath::default();
+    let mut splitter = Splitter::new();
+    let (mut steps, mut skipped) = (Vec::new(), 0);
+    for piece in pieces {
+        let mut feed = splitter.feed(piece);
+        while let Ok(Some(event)) = feed.next_event() {
+            let Event::Data(data) = event else { continue };
+            if data == b"[DONE]" {
+                continue;
+            }
+            if let Some(delta) = fast.plain(data) {
+                skipped += 1;
+                steps.push(step_line(&answer.apply_delta(&delta)));
+                continue;
+            }
+            let text = std::str::from_utf8(data).unwrap();
+            let c = Chunk::parse(text).unwrap();
+            fast.decoded(Some(text), &c, answer.keeps_details());
+            steps.push(step_line(&answer.apply(&c, Carrier::Delta)));
+        }
+    }
+    (summary(&answer), steps, skipped)
+}
+
+/// The same with the full parse only.
+fn full_run(wants: Wants) -> (String, Vec<String>) {
+    let mut answer = Answer::new(wants);
+    let mut steps = Vec::new();
+    for line in FAST_STREAM.lines() {
+        let Some(data) = line.strip_prefix("data: ").filter(|d| *d != "[DONE]") else {
+            continue;
+        };
+        let c = Chunk::parse(data).unwrap();
+        steps.push(step_line(&answer.apply(&c, Carrier::Delta)));
+    }
+    (summary(&answer), steps)
+}
+
+#[test]
+fn the_fast_path_changes_nothing_however_the_stream_is_split() {
+    let bytes = FAST_STREAM.as_bytes();
+    for wants in [all(), Wants::text(Keep::Nothing), Wants::text(Keep::All)] {
+        let (answer, steps) = full_run(wants);
+        let whole = fast_run(&[bytes], wants);
+        assert_eq!((&whole.0, &whole.1), (&answer, &steps), "{wants:?}");
+        // It did skip: the plain runs of one shape after their first chunk.
+        let expected_skips = if wants.details { 5 } else { 7 };
+        assert_eq!(whole.2, expected_skips, "{wants:?}");
+        for a in 0..=bytes.len() {
+            let two = fast_run(&[&bytes[..a], &bytes[a..]], wants);
+            assert_eq!((&two.0, &two.1), (&answer, &steps), "cut at {a}");
+        }
+        let one_by_one: Vec<&[u8]> = bytes.chunks(1).collect();
+        let bytes_run = fast_run(&one_by_one, wants);
+        assert_eq!((&bytes_run.0, &bytes_run.1), (&answer, &steps));
+    }
+    assert!(full_run(all()).0.contains("I think\\n"));
+}

@@ -4,7 +4,10 @@
 //! OpenRouter's own chunks changed shape over the years. Strings borrow from
 //! the event data when they hold no escapes.
 
+mod fast;
 mod lenient;
+
+pub use fast::{check_against_full_parse, FastPath, Template};
 
 use crate::text::one_line;
 use lenient::{error, object, objects, owned, raw_object, raw_objects, text, texts};

@@ -63,6 +63,7 @@ pub fn pump(
         };
         signal::check()?;
         let flow = drain(&mut splitter.feed(&buf[..n]), session, out, ui);
+        ui.flush_reasoning();
         out.flush()?;
         match flow {
             Ok(Flow::More) => {}
@@ -129,6 +130,7 @@ pub fn whole(body: &[u8], session: &mut Session, out: &mut Out, ui: &mut Ui) -> 
     };
     session.write_data(text.trim_end(), out, ui);
     let result = session.on_chunk(&chunk, Carrier::Message, out, ui);
+    ui.flush_reasoning();
     out.flush()?;
     result?;
     Ok(())

@@ -4,7 +4,7 @@
 use super::images::Images;
 use super::sink::Sink;
 use crate::answer::{Answer, Carrier, Step};
-use crate::chunk::{Chunk, Text};
+use crate::chunk::{Chunk, FastPath, Text};
 use crate::config::OutputOptions;
 use crate::exit::{Failure, Kind};
 use crate::output::{say, Out};
@@ -30,6 +30,9 @@ pub struct Session {
     tool_note: bool,
     /// Reasoning on stderr has no line end yet.
     reasoning_open: bool,
+    /// The last chunk decoded in full, when it was plain: the next ones
+    /// that only change its text skip the full parse.
+    fast: FastPath,
 }
 
 impl Session {
@@ -43,6 +46,7 @@ impl Session {
             not_json: 0,
             tool_note: false,
             reasoning_open: false,
+            fast: FastPath::default(),
         }
     }
 
@@ -87,9 +91,24 @@ impl Session {
         if data.trim_ascii().is_empty() {
             return Ok(Flow::More);
         }
+        if let Some(delta) = self.fast.plain(data) {
+            if let Sink::JsonLines = self.sink {
+                // The template's bytes and the holes are UTF-8: no loss.
+                self.write_data(&utf8_lossy(data), out, ui);
+            }
+            let step = self.answer.apply_delta(&delta);
+            self.on_step(&step, out, ui);
+            return Ok(Flow::More);
+        }
         let text = utf8_lossy(data);
         match Chunk::parse(&text) {
             Ok(chunk) => {
+                let valid = match &text {
+                    Cow::Borrowed(text) => Some(*text),
+                    Cow::Owned(_) => None,
+                };
+                self.fast
+                    .decoded(valid, &chunk, self.answer.keeps_details());
                 self.write_data(&text, out, ui);
                 self.on_chunk(&chunk, Carrier::Delta, out, ui)?;
             }
@@ -140,6 +159,7 @@ impl Session {
     ) -> Result<(), Failure> {
         let step = self.answer.apply(chunk, carrier);
         if self.verbose {
+            ui.flush_reasoning();
             if let (true, Some(id)) = (step.noted.new_id, &chunk.id) {
                 say(&format!("* generation id: {}", id.as_str()));
             }
@@ -180,6 +200,7 @@ impl Session {
     /// cut or filtered.
     fn on_finish(&mut self, reason: &str, ui: &mut Ui) {
         if self.verbose {
+            ui.flush_reasoning();
             say(&format!("* finish_reason: {reason}"));
         }
         let warning = match reason {

@@ -105,7 +105,8 @@ impl Sink {
 
 /// One JSON line: the data as received when it is one line, else minified.
 fn json_line(text: &str) -> Cow<'_, str> {
-    if text.contains(['\n', '\r']) {
+    // A byte search: `str::contains` with a char set goes char by char.
+    if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some() {
         Cow::Owned(minify_json(text))
     } else {
         Cow::Borrowed(text)

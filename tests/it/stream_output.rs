@@ -590,6 +590,63 @@ fn reasoning_is_hidden_by_default() {
     );
 }
 
+/// A stream of one shape, with escapes, a shape change, reasoning and
+/// content alternating: what the fast path skips must print exactly what
+/// the full parse would (SPEC §4), in every sink.
+#[test]
+fn chunks_of_one_shape_print_exactly_whatever_their_text() {
+    let reasoning = |t: &str| {
+        ev(&format!(
+            r#"{{"id":"g","provider":"P","choices":[{{"index":0,"delta":{{"content":"","reasoning":{t},"reasoning_details":[{{"type":"reasoning.text","text":{t},"index":0}}]}},"finish_reason":null}}]}}"#
+        ))
+    };
+    let content = |id: &str, t: &str| {
+        ev(&format!(
+            r#"{{"id":"{id}","provider":"P","choices":[{{"index":0,"delta":{{"content":{t},"reasoning":null}},"finish_reason":null}}]}}"#
+        ))
+    };
+    let events = [
+        reasoning(r#""Let ""#),
+        reasoning(r#""me\n""#),
+        reasoning(r#""think.\n""#),
+        content("g", r#""Hé""#),
+        content("g", r#""llo""#),
+        content("g", r#"", \"q\"\n""#),
+        content("g", r#""\u00e9t\u00e9""#),
+        content("g", r#""🦀""#),
+        content("g2", r#"" and""#),
+        content("g2", r#""""#),
+        content("g2", r#"" more""#),
+        finish("stop"),
+        DONE.to_string(),
+    ];
+    let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+    for cut in [None, Some(1), Some(7)] {
+        let reply = match cut {
+            None => Reply::sse(&refs),
+            // Every event cut in pieces of `n` bytes, each its own write.
+            Some(n) => {
+                let bytes: Vec<u8> = refs.concat().into_bytes();
+                pieces_reply(
+                    bytes.chunks(n).map(<[u8]>::to_vec).collect(),
+                    Duration::ZERO,
+                )
+            }
+        };
+        let (_s, out) = run(reply, &["--reasoning"]);
+        out.assert_code(0);
+        assert_stdout(&out, "Héllo, \"q\"\nété🦀 and more\n".as_bytes());
+        assert_eq!(out.stderr_str(), "Let me\nthink.\n", "{}", out.report());
+    }
+    let (_s, out) = run(Reply::sse(&refs), &["--json"]);
+    out.assert_code(0);
+    let expected: String = events[..events.len() - 1]
+        .iter()
+        .map(|e| format!("{}\n", &e["data: ".len()..e.len() - 2]))
+        .collect();
+    assert_stdout(&out, expected.as_bytes());
+}
+
 fn tool_call_events() -> Vec<String> {
     vec![
         ev(
