@@ -14,7 +14,7 @@ use base64::Engine;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Bytes of a file read and encoded at a time: a multiple of 3, so every
@@ -356,65 +356,80 @@ impl BodyReader {
                 name,
                 size,
                 id,
-            } => {
-                let sending = |e: io::Error| {
-                    Failure::new(
-                        Kind::Internal,
-                        format!("-a {name}: {} while it was being sent", io_reason(&e)),
-                    )
-                };
-                let changed = || {
-                    Failure::new(
-                        Kind::Internal,
-                        format!("-a {name}: the file changed size while it was being sent"),
-                    )
-                };
-                let rewritten = || {
-                    Failure::new(
-                        Kind::Internal,
-                        format!("-a {name}: the file was changed while it was being sent"),
-                    )
-                };
-                let unchanged = |file: &File| -> Result<(), Failure> {
-                    match file.metadata().map_err(sending)? {
-                        meta if FileId::of(&meta) == *id => Ok(()),
-                        meta if meta.len() != *size => Err(changed()),
-                        _ => Err(rewritten()),
-                    }
-                };
-                let (file, left) = match &mut self.file {
-                    Some(open) => open,
-                    closed => {
-                        let file = File::open(path).map_err(sending)?;
-                        unchanged(&file)?;
-                        closed.insert((file, *size))
-                    }
-                };
-                if *left == 0 {
-                    // All counted bytes are out: one more would mean the
-                    // file grew, and the Content-Length would be a lie.
-                    let mut probe = [0u8; 1];
-                    return match read_full(file, &mut probe).map_err(sending)? {
-                        0 => {
-                            unchanged(file)?;
-                            self.output.clear();
-                            Ok(false)
-                        }
-                        _ => Err(changed()),
-                    };
+            } => match self.file_block(path, name, *size, id)? {
+                Some(encoded) => encoded,
+                None => {
+                    self.output.clear();
+                    return Ok(false);
                 }
-                let want = usize::try_from(*left).map_or(BLOCK, |l| l.min(BLOCK));
-                self.input.resize(BLOCK, 0);
-                let got = read_full(file, &mut self.input[..want]).map_err(sending)?;
-                if got < want {
-                    return Err(changed());
-                }
-                *left -= want as u64;
-                encode(&self.input[..want], &mut self.output)?
-            }
+            },
         };
         self.output.truncate(encoded);
         Ok(true)
+    }
+
+    /// Reads and encodes the file's next block: the encoded length, `None`
+    /// once all of it was sent (and the file is checked unchanged).
+    fn file_block(
+        &mut self,
+        path: &Path,
+        name: &str,
+        size: u64,
+        id: &FileId,
+    ) -> Result<Option<usize>, Failure> {
+        let sending = |e: io::Error| {
+            Failure::new(
+                Kind::Internal,
+                format!("-a {name}: {} while it was being sent", io_reason(&e)),
+            )
+        };
+        let changed = || {
+            Failure::new(
+                Kind::Internal,
+                format!("-a {name}: the file changed size while it was being sent"),
+            )
+        };
+        let rewritten = || {
+            Failure::new(
+                Kind::Internal,
+                format!("-a {name}: the file was changed while it was being sent"),
+            )
+        };
+        let unchanged = |file: &File| -> Result<(), Failure> {
+            match file.metadata().map_err(sending)? {
+                meta if FileId::of(&meta) == *id => Ok(()),
+                meta if meta.len() != size => Err(changed()),
+                _ => Err(rewritten()),
+            }
+        };
+        let (file, left) = match &mut self.file {
+            Some(open) => open,
+            closed => {
+                let file = File::open(path).map_err(sending)?;
+                unchanged(&file)?;
+                closed.insert((file, size))
+            }
+        };
+        if *left == 0 {
+            // All counted bytes are out: one more would mean the
+            // file grew, and the Content-Length would be a lie.
+            let mut probe = [0u8; 1];
+            return match read_full(file, &mut probe).map_err(sending)? {
+                0 => {
+                    unchanged(file)?;
+                    Ok(None)
+                }
+                _ => Err(changed()),
+            };
+        }
+        let want = usize::try_from(*left).map_or(BLOCK, |l| l.min(BLOCK));
+        self.input.resize(BLOCK, 0);
+        let got = read_full(file, &mut self.input[..want]).map_err(sending)?;
+        if got < want {
+            return Err(changed());
+        }
+        *left -= want as u64;
+        encode(&self.input[..want], &mut self.output).map(Some)
     }
 }
 

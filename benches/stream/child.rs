@@ -3,11 +3,10 @@
 //! RSS (`VmHWM`) and signal handlers read from /proc, signals sent to it.
 //!
 //! Children get a cleared environment (only `PATH`), stdin from /dev/null
-//! and stdout on a pipe that a bench thread drains. Linux only (`wait4`,
-//! `kill`, `listen` and the `rusage` layout are declared here; they predate
-//! the crate's `libc` dependency).
+//! and stdout on a pipe that a bench thread drains. Linux only (`wait4`
+//! and `VmHWM`, through `libc`).
 
-use std::ffi::{c_int, c_long};
+use std::ffi::c_int;
 use std::io::{self, Read};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -17,38 +16,12 @@ use std::time::{Duration, Instant};
 
 use crate::lock;
 
-#[repr(C)]
-#[derive(Default)]
-struct Timeval {
-    sec: c_long,
-    usec: c_long,
-}
-
-/// `struct rusage` (Linux): two timevals then 14 longs, `ru_maxrss` first.
-#[repr(C)]
-#[derive(Default)]
-struct Rusage {
-    utime: Timeval,
-    stime: Timeval,
-    maxrss: c_long,
-    _rest: [c_long; 13],
-}
-
-extern "C" {
-    fn wait4(pid: c_int, status: *mut c_int, options: c_int, rusage: *mut Rusage) -> c_int;
-    fn kill(pid: c_int, sig: c_int) -> c_int;
-    pub fn listen(fd: c_int, backlog: c_int) -> c_int;
-}
-
-pub const SIGHUP: c_int = 1;
-pub const SIGINT: c_int = 2;
-pub const SIGKILL: c_int = 9;
-pub const SIGTERM: c_int = 15;
+pub use libc::{listen, SIGHUP, SIGINT, SIGKILL, SIGTERM};
 
 /// Sends `sig` to our own child `pid`, live and not yet reaped.
 pub fn signal(pid: u32, sig: c_int) {
     // SAFETY: plain syscall on our own live (unreaped) child.
-    unsafe { kill(pid as c_int, sig) };
+    unsafe { libc::kill(pid as c_int, sig) };
 }
 
 /// How a child ended, and what it cost.
@@ -71,11 +44,12 @@ pub enum Status {
 pub fn reap(child: &Child, started: Instant) -> Reaped {
     let pid = child.id() as c_int;
     let mut status: c_int = 0;
-    let mut ru = Rusage::default();
+    // SAFETY: `rusage` is plain integers: all zeroes is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
         // SAFETY: both pointers are to live locals of the right type; `pid`
         // is our own child, not yet reaped (std never waits on it here).
-        let r = unsafe { wait4(pid, &mut status, 0, &mut ru) };
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
         if r == pid {
             break;
         }
@@ -83,7 +57,7 @@ pub fn reap(child: &Child, started: Instant) -> Reaped {
         assert!(e.kind() == io::ErrorKind::Interrupted, "wait4({pid}): {e}");
     }
     let wall = started.elapsed();
-    let tv = |t: &Timeval| Duration::new(t.sec as u64, t.usec as u32 * 1000);
+    let tv = |t: &libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     let status = if status & 0x7f == 0 {
         Status::Code((status >> 8) & 0xff)
     } else {
@@ -92,8 +66,8 @@ pub fn reap(child: &Child, started: Instant) -> Reaped {
     Reaped {
         status,
         wall,
-        cpu: tv(&ru.utime) + tv(&ru.stime),
-        maxrss_kib: ru.maxrss as u64,
+        cpu: tv(&ru.ru_utime) + tv(&ru.ru_stime),
+        maxrss_kib: ru.ru_maxrss as u64,
     }
 }
 

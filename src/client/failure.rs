@@ -239,7 +239,6 @@ fn decode_entities(text: &str) -> String {
 /// The failure for an error before any response, and whether to retry it:
 /// refused, reset or closed before a status line, and connect timeouts are.
 pub fn connect_failure(e: ureq::Error, net: &Net) -> (Failure, bool) {
-    use std::io::ErrorKind as K;
     use ureq::Error as E;
     let network = |m: String| Failure::new(Kind::Network, m);
     match e {
@@ -271,39 +270,7 @@ pub fn connect_failure(e: ureq::Error, net: &Net) -> (Failure, bool) {
             )),
             false,
         ),
-        E::Io(io) => {
-            let retry = matches!(
-                io.kind(),
-                K::ConnectionRefused
-                    | K::ConnectionReset
-                    | K::ConnectionAborted
-                    | K::UnexpectedEof
-                    | K::BrokenPipe
-                    | K::NotConnected
-            );
-            if io.kind() == K::InvalidData {
-                // rustls reports handshake failures as InvalidData.
-                let f = network(format!("TLS error: {io} ({})", net.shown_base())).with_hint(
-                    "behind a proxy that re-signs traffic? point SSL_CERT_FILE at its CA bundle",
-                );
-                return (f, false);
-            }
-            let what = match io.kind() {
-                K::ConnectionRefused => "connection refused".to_string(),
-                K::ConnectionReset | K::ConnectionAborted => {
-                    "connection reset by the server".to_string()
-                }
-                K::UnexpectedEof => {
-                    "the server closed the connection before responding".to_string()
-                }
-                _ => format!("connection failed: {io}"),
-            };
-            let failure = network(format!("{what} ({})", net.shown_base()));
-            if io.kind() == K::ConnectionRefused {
-                return (failure.with_hint(refused_hint(net)), retry);
-            }
-            (failure, retry)
-        }
+        E::Io(io) => io_failure(&io, net),
         E::LargeResponseHeader(..) => (
             Failure::new(
                 Kind::Server,
@@ -330,6 +297,39 @@ pub fn connect_failure(e: ureq::Error, net: &Net) -> (Failure, bool) {
         E::Http(h) => (Failure::usage(format!("invalid request: {h}")), false),
         other => (network(one_line(&other.to_string(), 300)), false),
     }
+}
+
+/// The failure for an I/O error before any response, and whether to retry.
+fn io_failure(io: &std::io::Error, net: &Net) -> (Failure, bool) {
+    use std::io::ErrorKind as K;
+    let network = |m: String| Failure::new(Kind::Network, m);
+    let retry = matches!(
+        io.kind(),
+        K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::UnexpectedEof
+            | K::BrokenPipe
+            | K::NotConnected
+    );
+    if io.kind() == K::InvalidData {
+        // rustls reports handshake failures as InvalidData.
+        let f = network(format!("TLS error: {io} ({})", net.shown_base())).with_hint(
+            "behind a proxy that re-signs traffic? point SSL_CERT_FILE at its CA bundle",
+        );
+        return (f, false);
+    }
+    let what = match io.kind() {
+        K::ConnectionRefused => "connection refused".to_string(),
+        K::ConnectionReset | K::ConnectionAborted => "connection reset by the server".to_string(),
+        K::UnexpectedEof => "the server closed the connection before responding".to_string(),
+        _ => format!("connection failed: {io}"),
+    };
+    let failure = network(format!("{what} ({})", net.shown_base()));
+    if io.kind() == K::ConnectionRefused {
+        return (failure.with_hint(refused_hint(net)), retry);
+    }
+    (failure, retry)
 }
 
 /// Nothing listens where the request went: the server is not running, or

@@ -139,20 +139,7 @@ fn dispatch(
     let job_rx = Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     std::thread::scope(|scope| {
-        for _ in 0..n {
-            let (job_rx, done_tx) = (&job_rx, done_tx.clone());
-            std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn_scoped(scope, move || loop {
-                    let job = job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok(job) = job else { return };
-                    if done_tx.send(worker::run(shared, job)).is_err() {
-                        return;
-                    }
-                })
-                .expect("a worker thread");
-        }
-        drop(done_tx);
+        spawn_workers(scope, n, shared, &job_rx, done_tx);
         let mut window = Window::new(n);
         let result = (|| -> anyhow::Result<bool> {
             loop {
@@ -211,6 +198,29 @@ fn dispatch(
         }
         result
     })
+}
+
+/// `n` workers that run the jobs they receive until no more come.
+fn spawn_workers<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    n: usize,
+    shared: &'env Shared<'env>,
+    job_rx: &'env Mutex<mpsc::Receiver<Job>>,
+    done_tx: mpsc::Sender<Done>,
+) {
+    for _ in 0..n {
+        let done_tx = done_tx.clone();
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn_scoped(scope, move || loop {
+                let job = job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                let Ok(job) = job else { return };
+                if done_tx.send(worker::run(shared, job)).is_err() {
+                    return;
+                }
+            })
+            .expect("a worker thread");
+    }
 }
 
 /// The next item to start, reading FILE as far as it takes; resumed lines
