@@ -307,7 +307,7 @@ fn replay(
 
 /// Prints an error per the one-line rule and picks the exit code.
 pub fn report(err: &anyhow::Error) -> u8 {
-    output::release_waiting();
+    output::answer_over();
     let kind = classify(err);
     let silent = err
         .downcast_ref::<Failure>()

@@ -126,8 +126,7 @@ impl Out {
             self.ends_with_newline = true;
         }
         let result = self.flush();
-        // The answer has ended: lines that waited for it go out.
-        release_waiting();
+        answer_over();
         result
     }
 
@@ -181,8 +180,22 @@ pub fn set_same_terminal(same: bool) {
     SAME_TERMINAL.store(same, Ordering::SeqCst);
 }
 
+/// The answer has ended: the lines that waited for it go out. With `-n`
+/// its last line stays open on a terminal shared with stderr, so they, and
+/// every stderr line after them, start on a line of their own.
+pub fn answer_over() {
+    if PARTIAL_LINE.swap(false, Ordering::SeqCst) && SAME_TERMINAL.load(Ordering::SeqCst) {
+        let mut line = STDERR.lock().unwrap_or_else(|p| p.into_inner());
+        if *line == Line::Clean {
+            // A message never starts in the middle of an open line.
+            *line = Line::Open;
+        }
+    }
+    release_waiting();
+}
+
 /// Writes the lines that waited for the answer's line to end.
-pub fn release_waiting() {
+fn release_waiting() {
     let lines = std::mem::take(&mut *WAITING.lock().unwrap_or_else(|p| p.into_inner()));
     for line in lines {
         stderr_write(&line, Line::Clean);
@@ -200,7 +213,7 @@ pub fn end_line_on_exit() {
             .write_all(b"\n")
             .and_then(|()| io::stdout().lock().flush());
     }
-    release_waiting();
+    answer_over();
 }
 
 /// What is on the last stderr line: nothing, a spinner frame (erased before

@@ -60,6 +60,10 @@ pub fn agent(net: &Net) -> Result<ureq::Agent, Failure> {
         // then named as too large (exit 6, not retried) instead of looking
         // like a connection closed before any response (retried).
         .max_response_header_size(MAX_HEADER_BLOCK)
+        // `--each` keeps up to 64 items in flight: each may come back for
+        // its connection (ureq keeps 3 per host by default).
+        .max_idle_connections(64)
+        .max_idle_connections_per_host(64)
         .proxy(proxy)
         .tls_config(tls.build())
         .build()

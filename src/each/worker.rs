@@ -15,7 +15,9 @@ use crate::result::Item;
 use crate::stream::{self, Session};
 use crate::ui::Ui;
 use serde_json::Value;
-use std::time::Instant;
+use std::io::{self, Read};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// What every item shares.
 pub struct Shared<'a> {
@@ -111,18 +113,51 @@ fn stream_item(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(stream::is_json_type);
+    // What follows `[DONE]`, read once the item's figures are taken.
+    let mut tail = None;
     let result = if json {
         client::read_body(resp, crate::sse::MAX_LINE, shared.net)
             .map_err(anyhow::Error::from)
             .and_then(|whole| stream::whole(&whole, &mut session, &mut out, &mut ui))
     } else {
         let mut reader = resp.into_body().into_reader();
-        stream::pump(&mut reader, &mut session, &mut out, &mut ui, &|e| {
+        let pumped = stream::pump(&mut reader, &mut session, &mut out, &mut ui, &|e| {
             client::stream_read_error(e, shared.net)
-        })
+        });
+        if pumped.is_ok() {
+            tail = Some(reader);
+        }
+        pumped
     };
     let result = stream::finish(opts, result, out, &mut ui, &mut session);
-    (result, Some(Ended::new(session, &ui)))
+    let ended = Ended::new(session, &ui);
+    if let Some(reader) = tail {
+        give_back(reader);
+    }
+    (result, Some(ended))
+}
+
+/// What may follow `[DONE]` and still be read for the connection's sake.
+const TAIL_LIMIT: u64 = 64 * 1024;
+/// How long an item waits for that tail before it moves on.
+const TAIL_WAIT: Duration = Duration::from_millis(100);
+
+/// Reads what follows `[DONE]` (the chunked body's end) so the agent can
+/// pool the connection for the next item, instead of a new connection (and
+/// TLS handshake) per item. A server that keeps the body open costs this
+/// item at most [`TAIL_WAIT`]: the read goes on in a thread of its own,
+/// which ends with the read (or the process) and drops the connection.
+fn give_back(reader: impl Read + Send + 'static) {
+    let (done, waited) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let _ = io::copy(&mut reader.take(TAIL_LIMIT), &mut io::sink());
+            let _ = done.send(());
+        });
+    if spawned.is_ok() {
+        let _ = waited.recv_timeout(TAIL_WAIT);
+    }
 }
 
 /// A slot of the gate, given back when the item's answer has been read.

@@ -168,7 +168,11 @@ fn serve(mut stream: TcpStream, state: &State, act: &dyn Fn(&str) -> Act) {
 
 /// Reads one request and returns its last message's text.
 fn read_prompt(stream: &mut TcpStream) -> Option<String> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    read_prompt_from(&mut BufReader::new(stream.try_clone().ok()?))
+}
+
+/// The same from a reader that stays with its connection.
+fn read_prompt_from(reader: &mut impl BufRead) -> Option<String> {
     let mut len = 0;
     loop {
         let mut line = String::new();
@@ -185,6 +189,50 @@ fn read_prompt(stream: &mut TcpStream) -> Option<String> {
     let json: serde_json::Value = serde_json::from_slice(&body).ok()?;
     let messages = json["messages"].as_array()?;
     Some(messages.last()?["content"].as_str()?.to_string())
+}
+
+/// A server that keeps its connections: it answers request after request
+/// on each (chunked, no `Connection: close`) and counts the connections.
+/// With `hold`, a body never ends after `[DONE]`: no last chunk, the
+/// connection held open until the client closes it.
+fn keep_alive_server(hold: bool) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || serve_keep_alive(stream, hold));
+        }
+    });
+    (url, count)
+}
+
+fn serve_keep_alive(stream: TcpStream, hold: bool) {
+    let Ok(clone) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(clone);
+    let mut out = stream;
+    while let Some(text) = read_prompt_from(&mut reader) {
+        let events = format!("{}{}{}", c(&format!("echo: {text}")), finish("stop"), DONE);
+        let mut reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{events}\r\n",
+            events.len()
+        );
+        if !hold {
+            reply.push_str("0\r\n\r\n");
+        }
+        if out.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+        if hold {
+            let mut buf = [0u8; 64];
+            while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+            return;
+        }
+    }
 }
 
 fn each(server: &ItemServer, file: &str) -> Cmd {
@@ -617,4 +665,39 @@ fn progress_on_a_terminal_is_erased_at_the_end() {
     if err.contains(" running · ") {
         assert!(err.contains("/2 done · "), "the total is known: {err:?}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Connections
+// ---------------------------------------------------------------------------
+
+#[test]
+fn items_reuse_one_connection_through_the_shared_agent() {
+    let (url, connections) = keep_alive_server(false);
+    let dir = TempDir::new("each-reuse");
+    let file = dir.file("in.txt", "one\ntwo\nthree\nfour\n");
+    let out = orstream()
+        .args(["--base-url", &url, "--each", &file, "-P", "1"])
+        .run();
+    out.assert_code(0);
+    let objects = objects(&out);
+    assert_eq!(lines_of(&objects), [1, 2, 3, 4], "{}", out.report());
+    assert_eq!(objects[3]["text"], "echo: four", "{}", out.report());
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "{}", out.report());
+}
+
+#[test]
+fn a_body_held_open_after_done_costs_no_item_its_answer() {
+    let (url, connections) = keep_alive_server(true);
+    let dir = TempDir::new("each-held");
+    let file = dir.file("in.txt", "one\ntwo\nthree\n");
+    let out = orstream()
+        .args(["--base-url", &url, "--each", &file, "-P", "1"])
+        .run();
+    out.assert_code(0);
+    let objects = objects(&out);
+    assert_eq!(lines_of(&objects), [1, 2, 3], "{}", out.report());
+    assert!(objects.iter().all(|o| o["exit"] == 0), "{}", out.report());
+    // Such a connection cannot be reused: one per item.
+    assert_eq!(connections.load(Ordering::SeqCst), 3, "{}", out.report());
 }

@@ -355,21 +355,23 @@ fn a_dash_reading_a_terminal_is_refused_at_once() {
 // One terminal for stdout and stderr
 // ---------------------------------------------------------------------------
 
-#[test]
-fn stderr_lines_wait_for_the_answer_line_to_end_on_one_terminal() {
+/// The event that ends the answer with a `length` warning.
+const CUT: &str = r#"{"provider":"P","choices":[{"delta":{},"finish_reason":"length"}]}"#;
+
+/// Runs an answer whose last event is `last`, stdout and stderr on one pty:
+/// the exit code, and what the terminal shows after `Hello, world!`.
+fn after_the_answer_on_one_terminal(args: &[&str], last: &str) -> (Option<i32>, String) {
     let server = Server::start(vec![Reply::sse_steps(vec![
         Step::write(c("Hello, ")),
         Step::write(c("world!")),
         // Now the answer's line is open on the terminal.
         Step::WaitSignal,
-        Step::write(ev(
-            r#"{"provider":"P","choices":[{"delta":{},"finish_reason":"length"}]}"#,
-        )),
+        Step::write(ev(last)),
         Step::write(DONE),
     ])]);
     let (master, slave) = open_pty();
     let slave_err = slave.try_clone().unwrap();
-    let mut child = orstream_at(&server).args(["-v", "hi"]).spawn_child(|c| {
+    let mut child = orstream_at(&server).args(args).spawn_child(|c| {
         c.stdin(Stdio::null())
             .stdout(Stdio::from(slave))
             .stderr(Stdio::from(slave_err))
@@ -393,21 +395,47 @@ fn stderr_lines_wait_for_the_answer_line_to_end_on_one_terminal() {
         }
     }
     server.release();
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let code = child.wait().unwrap().code();
     screen.extend(rx.iter().flatten());
     reader.join().unwrap();
     let screen = String::from_utf8_lossy(&screen).replace("\r\n", "\n");
     let at = screen.find("Hello, world!").expect(&screen);
-    let rest = &screen[at + "Hello, world!".len()..];
+    (code, screen[at + "Hello, world!".len()..].to_string())
+}
+
+#[test]
+fn stderr_lines_wait_for_the_answer_line_to_end_on_one_terminal() {
+    let (code, rest) = after_the_answer_on_one_terminal(&["-v", "hi"], CUT);
+    assert_eq!(code, Some(0), "{rest}");
     assert!(
         rest.starts_with('\n'),
-        "the answer's line is ended alone:\n{screen}"
+        "the answer's line is ended alone:\n{rest}"
     );
     for want in [
         "orstream: * provider: P",
         "orstream: * finish_reason: length",
         "orstream: warning: the answer was cut short",
     ] {
-        assert!(rest.contains(want), "{want:?} after the answer:\n{screen}");
+        assert!(rest.contains(want), "{want:?} after the answer:\n{rest}");
     }
+}
+
+/// With `-n` the answer's line stays open: what waited for it, and the
+/// error line, start on a line of their own (SPEC §4), none is lost.
+#[test]
+fn with_no_newline_the_waiting_lines_still_come_on_their_own_line() {
+    let (code, rest) = after_the_answer_on_one_terminal(&["-v", "-n", "hi"], CUT);
+    assert_eq!(code, Some(0), "{rest}");
+    assert!(rest.starts_with('\n'), "a line of their own:\n{rest}");
+    for want in [
+        "orstream: * finish_reason: length",
+        "orstream: warning: the answer was cut short",
+    ] {
+        assert!(rest.contains(want), "{want:?} after the answer:\n{rest}");
+    }
+    let failed = r#"{"error":{"message":"boom","code":502}}"#;
+    let (code, rest) = after_the_answer_on_one_terminal(&["-n", "hi"], failed);
+    assert_eq!(code, Some(6), "{rest}");
+    assert!(rest.starts_with("\norstream: error: "), "{rest}");
+    assert!(rest.contains("boom"), "{rest}");
 }
