@@ -70,7 +70,7 @@ pub mod fuzzing {
     pub use crate::body::{placeholder, Layout};
     pub use crate::chunk::{check_against_full_parse, error_body_message, Chunk, Template};
     pub use crate::fence::Extractor;
-    pub use crate::schema::{concise, from_json};
+    pub use crate::schema::{concise, from_json, Schema};
     pub use crate::sse::{Event, Feed, Splitter};
     pub use crate::text::{escape_controls, escape_controls_but_lines, one_line};
 

@@ -1,11 +1,13 @@
 //! `--schema` on any text (SPEC §9): the concise syntax and the JSON form
 //! never panic, and a concise schema that parses is the object the SPEC
-//! describes, `required` naming every property in order.
+//! describes, `required` naming every property in order. The answer check
+//! (after a NUL byte, the answer) never panics; an answer made to fit the
+//! schema passes it, `{}` and non-JSON do not.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use orstream::fuzzing::{concise, from_json};
+use orstream::fuzzing::{concise, from_json, Schema};
 use serde_json::Value;
 
 fn is_name(name: &str) -> bool {
@@ -17,11 +19,20 @@ fn is_name(name: &str) -> bool {
 }
 
 fuzz_target!(|input: &[u8]| {
+    let (input, answer) = match input.iter().position(|&b| b == 0) {
+        Some(at) => (&input[..at], Some(String::from_utf8_lossy(&input[at + 1..]))),
+        None => (input, None),
+    };
     let text = String::from_utf8_lossy(input);
-    let _ = from_json(&text, "--schema");
+    if let Ok(s) = from_json(&text, "--schema") {
+        if let (Ok(schema), Some(answer)) = (Schema::new(s, "--schema"), &answer) {
+            let _ = schema.check(answer);
+        }
+    }
     let Ok(s) = concise(&text, "--schema") else {
         return;
     };
+    check_answers(&s, answer.as_deref());
     let keys: Vec<&str> = s.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
@@ -62,3 +73,32 @@ fuzz_target!(|input: &[u8]| {
         }
     }
 });
+
+/// The concise schema `s` checks answers: any answer without a panic, one
+/// made of a value of each property's type passes, `{}` and non-JSON fail.
+fn check_answers(s: &serde_json::Map<String, Value>, answer: Option<&str>) {
+    let schema = Schema::new(s.clone(), "--schema").expect("a concise schema compiles");
+    if let Some(answer) = answer {
+        let _ = schema.check(answer);
+    }
+    let fitting: serde_json::Map<String, Value> = s["properties"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, p)| {
+            let value = match p["type"].as_str().unwrap() {
+                "string" => Value::from("x"),
+                "integer" => Value::from(1),
+                "number" => Value::from(1.5),
+                _ => Value::from(true),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    let fitting = Value::Object(fitting).to_string();
+    if let Err(e) = schema.check(&fitting) {
+        panic!("{fitting} does not fit: {}", e.message);
+    }
+    assert!(schema.check("{}").is_err(), "{{}} has no required key");
+    assert!(schema.check("not json").is_err());
+}

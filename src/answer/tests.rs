@@ -168,6 +168,25 @@ fn notes_what_changed() {
     assert_eq!(a.apply(&c, Carrier::Delta).noted, Noted::default());
 }
 
+/// SPEC §11: `model`, `provider`, `generation_id` and `usage` are the last
+/// value the stream reported; a chunk without one keeps the one before.
+#[test]
+fn the_last_reported_values_count() {
+    let mut a = Answer::new(Wants::text(Keep::Nothing));
+    for data in [
+        r#"{"id":"g1","model":"m1","provider":"P1","usage":{"cost":1}}"#,
+        r#"{"id":"g2","model":"m2","provider":"P2","usage":{"cost":2}}"#,
+        r#"{"choices":[{"delta":{"content":"x"}}]}"#,
+    ] {
+        a.apply(&chunk(data), Carrier::Delta);
+    }
+    assert_eq!(
+        (a.id.as_deref(), a.model.as_deref(), a.provider.as_deref()),
+        (Some("g2"), Some("m2"), Some("P2"))
+    );
+    assert_eq!(a.usage_raw().map(RawValue::get), Some(r#"{"cost":2}"#));
+}
+
 #[test]
 fn the_first_finish_reason_counts() {
     let mut a = Answer::new(Wants::text(Keep::Nothing));

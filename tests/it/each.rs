@@ -701,3 +701,65 @@ fn a_body_held_open_after_done_costs_no_item_its_answer() {
     // Such a connection cannot be reused: one per item.
     assert_eq!(connections.load(Ordering::SeqCst), 3, "{}", out.report());
 }
+
+// ---------------------------------------------------------------------------
+// Flags per item, the budget against failures
+// ---------------------------------------------------------------------------
+
+/// SPEC §12: every other flag applies to every item as to a single run.
+#[test]
+fn every_flag_applies_to_every_item() {
+    let fenced = |code: &str| {
+        Reply::sse(&[
+            &c(&format!("Here:\n```sh\n{code}\n```\nDone.")),
+            &finish("stop"),
+            DONE,
+        ])
+    };
+    let server = Server::start(vec![fenced("echo one"), fenced("echo two")]);
+    let dir = TempDir::new("each-flags");
+    let file = dir.file("in.txt", "first\nsecond\n");
+    let out = orstream_at(&server)
+        .args(["--each", &file, "-P", "1", "-s", "SYS", "-m", "a/b"])
+        .args(["-o", "temperature=0.5", "-x"])
+        .run();
+    out.assert_code(0);
+    let objects = objects(&out);
+    assert_eq!(objects[0]["code"], "echo one\n", "{}", out.report());
+    assert_eq!(objects[1]["code"], "echo two\n", "{}", out.report());
+    let received = server.received();
+    assert_eq!(received.len(), 2);
+    for (r, item) in received.iter().zip(["first", "second"]) {
+        let body = r.json();
+        assert_eq!(body["model"], "a/b");
+        assert_eq!(body["temperature"], 0.5);
+        assert_eq!(body["messages"][0]["role"], "system");
+        assert_eq!(body["messages"][0]["content"], "SYS");
+        assert_eq!(body["messages"][1]["content"], item);
+    }
+}
+
+/// The budget's exit 9 wins over an item's own failure.
+#[test]
+fn exit_9_wins_over_a_failed_item() {
+    let server = ItemServer::start(|text| {
+        if text == "a" {
+            Act::Status(400, 0)
+        } else {
+            Act::Answer(1.0)
+        }
+    });
+    let dir = TempDir::new("each-budget-fail");
+    let file = dir.file("in.txt", "a\nb\nc\n");
+    let out = each(&server, &file)
+        .args(["-P", "1", "--max-cost", "0.5"])
+        .run();
+    out.assert_code(9);
+    let objects = objects(&out);
+    assert_eq!(lines_of(&objects), [1, 2], "{}", out.report());
+    assert_ne!(objects[0]["exit"], 0, "{}", out.report());
+    assert_eq!(
+        out.stderr_str(),
+        "orstream: each: 1 done, 1 failed (lines 1), 1 not started (--max-cost)\n"
+    );
+}
