@@ -10,10 +10,12 @@
 //!                      to send), body (sized, restartable, base64 on the
 //!                      fly), client (one request path: agent, retries,
 //!                      failures), stream (bytes → events → chunks → the
-//!                      answer → one sink; how it ends), conversation (-c,
-//!                      on atomic_file: a locked, atomically replaced file
-//!                      that knows no JSON), models (--list-models), ui
-//!                      (spinner, warnings, usage line)
+//!                      answer → one sink; how it ends), each (--each: a
+//!                      window of workers on one agent, one rate gate),
+//!                      outcome (how a run ended), conversation (-c, on
+//!                      atomic_file: a locked, atomically replaced file that
+//!                      knows no JSON), models (--list-models), ui (spinner,
+//!                      warnings, usage line)
 //! L3  config           Config { mode, net, output }, built once from
 //!                      args, environment and terminals
 //! L2  process edges    cli (the clap definition, argument errors, the
@@ -21,9 +23,10 @@
 //!                      the newline rule), signal (stop_reason(), the
 //!                      streaming phase, socket shutdown), files (small
 //!                      named files, read with a bound)
-//! L1  pure formats     sse, chunk, answer, fence, schema, request (the one
-//!                      body parser and builder), prompt, attach (magic
-//!                      bytes → content parts), text (one-line messages)
+//! L1  pure formats     sse, chunk (with the fast path), answer, result,
+//!                      image, fence, schema, request (the one body parser
+//!                      and builder), prompt, attach (magic bytes → content
+//!                      parts), text (one-line messages)
 //! L0  vocabulary       exit (Failure, Kind, io_reason), secret
 //!                      (redaction), url, fileid
 //! ```
