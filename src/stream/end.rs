@@ -69,8 +69,11 @@ fn list_sources(citations: &[Citation]) {
     }
 }
 
-/// `-v`: time to first token and in all.
+/// `-v`: time to first token and in all (a replay has no such timing).
 fn trace_timing(ui: &Ui) {
+    if ui.is_replay() {
+        return;
+    }
     let total = ui.elapsed().as_secs_f64();
     match ui.time_to_first_token() {
         Some(t) => say(&format!(

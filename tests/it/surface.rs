@@ -281,10 +281,10 @@ fn usage_line_leaves_out_what_was_not_sent() {
 }
 
 #[test]
-fn usage_line_of_a_replay_gives_no_timing() {
+fn usage_and_trace_of_a_replay_give_no_timing() {
     let recording = format!("{}{}{}{DONE}", chunk("Hi"), finish("stop"), usage_chunk());
     let out = orstream()
-        .args(["--from-sse", "-", "-u"])
+        .args(["--from-sse", "-", "-u", "-v"])
         .stdin(recording)
         .run();
     out.assert_code(0);
@@ -294,7 +294,8 @@ fn usage_line_of_a_replay_gives_no_timing() {
         "{}",
         out.report()
     );
-    for absent in ["tokens/s", "first token"] {
+    // Neither -u nor -v times a replay: its timing is the file's.
+    for absent in ["tokens/s", "first token", "done after"] {
         assert!(
             !err.contains(absent),
             "{absent:?} from a replay\n{}",
