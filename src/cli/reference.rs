@@ -214,7 +214,7 @@ pub const SECTIONS: &[Section] = &[
         in_help: false,
     },
     Section {
-        title: "The whole answer",
+        title: "The result object",
         before: &[
             "--result writes no text while streaming; when the run ends, stdout gets one \
              compact JSON object, keys in this order:",
@@ -254,7 +254,7 @@ pub const SECTIONS: &[Section] = &[
         in_help: false,
     },
     Section {
-        title: "Many prompts",
+        title: "Running many prompts",
         before: &[
             "--each FILE runs the prompt once per non-blank line of FILE, the line as if \
              piped on stdin (a line starting with { is an item object with text and an \
