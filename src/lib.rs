@@ -108,9 +108,9 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::time::Instant;
 
-/// The clap command, for generated completions and the man page.
+/// The clap command, for generated completions, the man page and `--help`.
 pub fn command() -> clap::Command {
-    cli::Args::command()
+    cli::Args::command().after_long_help(cli::after_long_help())
 }
 
 /// The reference beyond the flags (environment, exit status, attachment
@@ -179,17 +179,24 @@ pub fn on_forced_exit() -> u8 {
 /// Parses the command line; `None` when help or version was printed.
 /// Errors are one line plus a hint, never clap's multi-line default.
 fn parse_args(argv: Vec<OsString>) -> Result<Option<cli::Args>, anyhow::Error> {
-    let cmd = command().color(clap::ColorChoice::Never);
-    let matches = cmd.clone().try_get_matches_from(argv);
+    use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+    // Parsed without `--help`'s reference text (the command is built for
+    // every run; that text only for help), and in place, not on a clone.
+    let mut cmd = cli::Args::command().color(clap::ColorChoice::Never);
+    let matches = cmd.try_get_matches_from_mut(&argv);
     let parsed = matches.and_then(|m| cli::Args::from_arg_matches(&m));
     match parsed {
         Ok(args) => Ok(Some(args)),
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
+        Err(e) if matches!(e.kind(), DisplayHelp | DisplayVersion) => {
+            let e = match e.kind() {
+                // Again with the whole command, for the text it shows.
+                DisplayHelp => command()
+                    .color(clap::ColorChoice::Never)
+                    .try_get_matches_from(&argv)
+                    .err()
+                    .unwrap_or(e),
+                _ => e,
+            };
             let text = e.render().to_string();
             let mut stdout = io::stdout().lock();
             stdout
