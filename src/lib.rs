@@ -20,7 +20,8 @@
 //!                      reference text), output (stdout, stderr,
 //!                      the newline rule), signal (stop_reason(), the
 //!                      streaming phase, socket shutdown), files (small
-//!                      named files, read with a bound)
+//!                      named files, read with a bound), process (what
+//!                      std's runtime start did: standard fds, SIGPIPE)
 //! L1  pure formats     sse, chunk, answer, fence, schema, request (the one
 //!                      body parser and builder), prompt, attach (magic
 //!                      bytes → content parts), text (one-line messages)
@@ -47,6 +48,8 @@ mod input;
 mod models;
 mod outcome;
 mod output;
+#[cfg(unix)]
+mod process;
 mod prompt;
 mod request;
 mod result;
@@ -124,6 +127,11 @@ pub fn reference() -> &'static [cli::Section] {
 pub fn examples() -> impl Iterator<Item = &'static str> {
     cli::EXAMPLES.lines().skip(1).map(str::trim)
 }
+
+/// The process's start and end for a C `main`, in place of std's runtime
+/// start (see `process.rs`): `begin` before [`run`], `end` after it.
+#[cfg(unix)]
+pub use process::{begin, end};
 
 /// Runs orstream with these arguments. `exit_on_signal` ends the process
 /// with the code [`on_forced_exit`] gives when a signal cannot be handled
