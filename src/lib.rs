@@ -237,7 +237,7 @@ fn chat(
     let agent = client::agent(&config.net)?;
     let mut out = Out::stdout();
     if out.is_pipe() {
-        signal::watch_stdout();
+        signal::watch_stdout_lazily();
     }
     let url = config.net.url("chat/completions");
     let resp = client::send(&client::Request {

@@ -7,6 +7,7 @@
 
 mod failure;
 mod retry;
+mod transport;
 
 pub use failure::{read_failure, stream_read_error};
 
@@ -41,7 +42,7 @@ pub fn agent(net: &Net) -> Result<ureq::Agent, Failure> {
         })?),
         None => None,
     };
-    let agent = ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(net.connect_timeout))
@@ -62,8 +63,12 @@ pub fn agent(net: &Net) -> Result<ureq::Agent, Failure> {
         .max_response_header_size(MAX_HEADER_BLOCK)
         .proxy(proxy)
         .tls_config(tls.build())
-        .build()
-        .new_agent();
+        .build();
+    let agent = ureq::Agent::with_parts(
+        config,
+        transport::Hooked::default(),
+        ureq::unversioned::resolver::DefaultResolver::default(),
+    );
     signal::register(&agent);
     Ok(agent)
 }
