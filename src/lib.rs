@@ -24,7 +24,8 @@
 //!                      std's runtime start did: standard fds, SIGPIPE)
 //! L1  pure formats     sse, chunk, answer, fence, schema, request (the one
 //!                      body parser and builder), prompt, attach (magic
-//!                      bytes → content parts), text (one-line messages)
+//!                      bytes → content parts), text (one-line messages),
+//!                      pem (the certificates of a PEM bundle)
 //! L0  vocabulary       exit (Failure, Kind, io_reason), secret
 //!                      (redaction), url, fileid
 //! ```
@@ -48,6 +49,7 @@ mod input;
 mod models;
 mod outcome;
 mod output;
+mod pem;
 #[cfg(unix)]
 mod process;
 mod prompt;

@@ -16,6 +16,7 @@ use crate::config::Net;
 use crate::exit::{status_is_retryable, Failure};
 use crate::files;
 use crate::output::say;
+use crate::pem;
 use crate::secret::{is_secret_header, redact_userinfo, HIDDEN};
 use crate::signal;
 use failure::{connect_failure, http_failure, status_line, Asked};
@@ -79,21 +80,16 @@ fn load_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Failure> {
     let pem =
         files::read_capped(path, files::SMALL_FILE_LIMIT).map_err(|e| bad(e.reason("16 MiB")))?;
     let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => {
-                // Checked now: rustls would only find a broken root when a
-                // handshake fails, as an unknown issuer (exit 7, not 2).
-                let der = rustls_pki_types::CertificateDer::from(c.der());
-                if let Err(e) = webpki::anchor_from_trusted_cert(&der) {
-                    let n = certs.len() + 1;
-                    return Err(bad(format!("certificate {n} is invalid ({e})")));
-                }
-                certs.push(c)
-            }
-            Ok(_) => {}
-            Err(e) => return Err(bad(format!("invalid PEM bundle ({e})"))),
+    for item in pem::certificates(&pem) {
+        let der = item.map_err(|e| bad(format!("invalid PEM bundle ({e})")))?;
+        // Checked now: rustls would only find a broken root when a
+        // handshake fails, as an unknown issuer (exit 7, not 2).
+        let der = rustls_pki_types::CertificateDer::from(der);
+        if let Err(e) = webpki::anchor_from_trusted_cert(&der) {
+            let n = certs.len() + 1;
+            return Err(bad(format!("certificate {n} is invalid ({e})")));
         }
+        certs.push(ureq::tls::Certificate::from_der(&der).to_owned());
     }
     if certs.is_empty() {
         return Err(bad("no certificates in the PEM bundle".into()));
