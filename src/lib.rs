@@ -194,7 +194,7 @@ fn parse_args(argv: Vec<OsString>) -> Result<Option<cli::Args>, anyhow::Error> {
     // every run; that text only for help), and in place, not on a clone.
     let mut cmd = cli::Args::command().color(clap::ColorChoice::Never);
     let matches = cmd.try_get_matches_from_mut(&argv);
-    let parsed = matches.and_then(|m| cli::Args::from_arg_matches(&m));
+    let parsed = matches.and_then(|mut m| cli::Args::from_arg_matches_mut(&mut m));
     match parsed {
         Ok(args) => Ok(Some(args)),
         Err(e) if matches!(e.kind(), DisplayHelp | DisplayVersion) => {
