@@ -171,18 +171,27 @@ impl<'a> Certificates<'a> {
 /// without any, the usual case, in one copy).
 fn append_base64(text: &mut Vec<u8>, bytes: &[u8]) {
     text.reserve(bytes.len());
-    let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]) {
-        let line = &bytes[start..end];
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // Lines are 64 characters and `\n` in almost every bundle: looked at
+        // first, they need no search.
+        let end = match rest.get(LINE) {
+            Some(b'\n') => LINE,
+            _ => memchr::memchr(b'\n', rest).unwrap_or(rest.len()),
+        };
+        let line = &rest[..end];
         // Not `any`: without the early exit the check is vectorised.
         if line.iter().fold(false, |low, &b| low | (b <= b' ')) {
             text.extend(line.iter().filter(|&&b| !is_space(b)));
         } else {
             text.extend_from_slice(line);
         }
-        start = end + 1;
+        rest = rest.get(end + 1..).unwrap_or(&[]);
     }
 }
+
+/// The length of a base64 line in PEM (RFC 7468).
+const LINE: usize = 64;
 
 /// The label of a BEGIN line (after `-----BEGIN `): what comes before the
 /// last run of exactly five dashes, spaces among and after them ignored.
