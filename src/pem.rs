@@ -19,6 +19,7 @@
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use std::fmt;
+use std::ops::Range;
 
 /// What rustls-pki-types accepts: the standard alphabet, the unused bits
 /// of the last character not checked, and either the whole padding or none
@@ -67,48 +68,46 @@ impl fmt::Display for Error {
     }
 }
 
-/// The DER bytes of each certificate in `pem`, in order; an error stops
-/// the iteration.
-pub fn certificates(pem: &[u8]) -> Certificates<'_> {
-    Certificates {
-        rest: pem,
-        failed: false,
-    }
-}
-
-pub struct Certificates<'a> {
+/// Reads the certificates of a bundle one after the other, each decoded
+/// onto the end of the caller's buffer (one allocation for all of them).
+pub struct Reader<'a> {
     rest: &'a [u8],
+    /// A section's base64, whitespace removed (kept from one to the next).
+    text: Vec<u8>,
     failed: bool,
 }
 
-/// A decoded section.
-struct Section<'a> {
-    label: &'a [u8],
-    der: Vec<u8>,
-}
+impl<'a> Reader<'a> {
+    pub fn new(pem: &'a [u8]) -> Reader<'a> {
+        Reader {
+            rest: pem,
+            text: Vec::new(),
+            failed: false,
+        }
+    }
 
-impl Iterator for Certificates<'_> {
-    type Item = Result<Vec<u8>, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// Appends the next certificate's DER bytes to `out` and returns where
+    /// they are; `None` at the end. After an error, always `None`.
+    pub fn next_certificate(&mut self, out: &mut Vec<u8>) -> Result<Option<Range<usize>>, Error> {
         if self.failed {
-            return None;
+            return Ok(None);
         }
         loop {
-            match self.section() {
-                Ok(Some(s)) if s.label == b"CERTIFICATE" => return Some(Ok(s.der)),
-                Ok(Some(_)) => {}
-                Ok(None) => return None,
+            let start = out.len();
+            match self.section(out) {
+                Ok(Some(label)) if label == b"CERTIFICATE" => return Ok(Some(start..out.len())),
+                // Decoded to be checked, as rustls-pki-types does, then dropped.
+                Ok(Some(_)) => out.truncate(start),
+                Ok(None) => return Ok(None),
                 Err(e) => {
+                    out.truncate(start);
                     self.failed = true;
-                    return Some(Err(e));
+                    return Err(e);
                 }
             }
         }
     }
-}
 
-impl<'a> Certificates<'a> {
     /// The text before the next line that starts with a dash (base64 lines
     /// never do, and only such lines open or close a section), and that
     /// line without its line end; no line when none is left.
@@ -124,16 +123,15 @@ impl<'a> Certificates<'a> {
         (&rest[..start], Some(&rest[start..end]))
     }
 
-    /// The next section of a known kind, decoded.
-    fn section(&mut self) -> Result<Option<Section<'a>>, Error> {
+    /// Decodes the next section of a known kind onto `out`; its label.
+    fn section(&mut self, out: &mut Vec<u8>) -> Result<Option<&'a [u8]>, Error> {
         let mut label: Option<&[u8]> = None;
-        // Base64 text, whitespace removed: kept across a second BEGIN
-        // line, as rustls-pki-types does.
-        let mut text = Vec::new();
+        // Kept across a second BEGIN line, as rustls-pki-types does.
+        self.text.clear();
         loop {
             let (before, line) = self.until_dash_line();
             if label.is_some() {
-                append_base64(&mut text, before);
+                append_base64(&mut self.text, before);
             }
             let Some(line) = line else {
                 return match label {
@@ -147,22 +145,22 @@ impl<'a> Certificates<'a> {
             }
             let Some(l) = label else { continue };
             if !is_end(line, l) {
-                append_base64(&mut text, line);
+                append_base64(&mut self.text, line);
                 continue;
             }
             if !KNOWN.contains(&l) {
                 label = None;
-                text.clear();
+                self.text.clear();
                 continue;
             }
-            let engine = match text.last() {
+            let engine = match self.text.last() {
                 Some(b'=') => &PADDED,
                 _ => &UNPADDED,
             };
-            let der = engine
-                .decode(&text)
+            engine
+                .decode_vec(&self.text, out)
                 .map_err(|e| Error::Base64(lossy(l), e.to_string()))?;
-            return Ok(Some(Section { label: l, der }));
+            return Ok(Some(l));
         }
     }
 }
