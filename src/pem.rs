@@ -11,13 +11,17 @@
 //!
 //! What differs is the speed: rustls-pki-types splits lines and decodes
 //! base64 a byte at a time (in constant time for keys); here lines are found
-//! with `memchr` and decoded by the `base64` crate. A certificate is public:
+//! a word at a time (`memchr`) and decoded by the `base64` crate. A certificate is public:
 //! nothing here needs constant time. An https short request with
 //! `SSL_CERT_FILE` = the system bundle (145 certificates) went from 13.1 M
 //! to 7.6 M instructions (3.8 M with a one-certificate file).
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
+// memchr's word-at-a-time search, not its SIMD one: that one first asks the
+// CPU what it has (std_detect: about ten CPUID instructions, 7 µs each in a
+// virtual machine, 70 µs, more than all the searching here).
+use memchr::arch::all::memchr::{One, Two};
 use std::fmt;
 use std::ops::Range;
 
@@ -114,11 +118,13 @@ impl<'a> Reader<'a> {
     fn until_dash_line(&mut self) -> (&'a [u8], Option<&'a [u8]>) {
         let rest = self.rest;
         let at_line_start = |&i: &usize| i == 0 || matches!(rest[i - 1], b'\n' | b'\r');
-        let Some(start) = memchr::memchr_iter(b'-', rest).find(at_line_start) else {
+        let Some(start) = One::new(b'-').iter(rest).find(at_line_start) else {
             self.rest = &[];
             return (rest, None);
         };
-        let end = memchr::memchr2(b'\n', b'\r', &rest[start..]).map_or(rest.len(), |n| start + n);
+        let end = Two::new(b'\n', b'\r')
+            .find(&rest[start..])
+            .map_or(rest.len(), |n| start + n);
         self.rest = rest.get(end + 1..).unwrap_or(&[]);
         (&rest[..start], Some(&rest[start..end]))
     }
@@ -175,7 +181,7 @@ fn append_base64(text: &mut Vec<u8>, bytes: &[u8]) {
         // first, they need no search.
         let end = match rest.get(LINE) {
             Some(b'\n') => LINE,
-            _ => memchr::memchr(b'\n', rest).unwrap_or(rest.len()),
+            _ => One::new(b'\n').find(rest).unwrap_or(rest.len()),
         };
         let line = &rest[..end];
         // Not `any`: without the early exit the check is vectorised.
