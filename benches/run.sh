@@ -2,7 +2,7 @@
 # Builds the release binary and runs the orstream-vs-curl benchmark
 # (benches/stream/main.rs); the output is also saved to benches/latest.txt.
 # ORSTREAM_BENCH_QUICK=1 benches/run.sh  gives a fast smoke run;
-# ORSTREAM_BENCH_ONLY=attach (or =stream) runs one part only.
+# ORSTREAM_BENCH_ONLY=attach (or =stream, =each, =floor) runs one part only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release

@@ -31,7 +31,9 @@ Examples:
   orstream --from-sse examples/answer.sse";
 
 /// `--help`'s text after the flags: the reference sections, then the examples.
-fn after_long_help() -> String {
+/// Not in the derive: wrapping it costs as much as parsing the arguments, and
+/// only `--help` shows it (`crate::command` adds it).
+pub fn after_long_help() -> String {
     format!("{}{EXAMPLES}", reference::help_text(100))
 }
 
@@ -45,7 +47,6 @@ fn after_long_help() -> String {
 to stdout as the bytes arrive. The prompt is the PROMPT words, the text piped on stdin, or \
 both (stdin first, then a blank line, then the words).",
     after_help = EXAMPLES,
-    after_long_help = after_long_help(),
     max_term_width = 100
 )]
 pub struct Args {

@@ -223,23 +223,31 @@ fn read_all_stdin(hint: Option<&'static str>) -> Result<Vec<u8>, Failure> {
     let _guard = hint.map(|text| hint_after(Duration::from_secs(3), text));
     let mut stdin = io::stdin().lock();
     let mut bytes = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        match stdin.read(&mut buf) {
-            Ok(0) => break,
+    // The first read alone, so the hint is called off as soon as stdin
+    // answers; `read_to_end` then grows the buffer with what comes, without
+    // zeroing it (a 64 KiB zeroed buffer cost 16 fresh pages even for an
+    // empty stdin).
+    let mut first = [0u8; 512];
+    let read = loop {
+        match stdin.read(&mut first) {
             Ok(n) => {
                 stdin_answered();
-                bytes.extend_from_slice(&buf[..n]);
+                bytes.extend_from_slice(&first[..n]);
+                break if n == 0 {
+                    Ok(0)
+                } else {
+                    stdin.read_to_end(&mut bytes)
+                };
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                stdin_answered();
-                return Err(Failure::usage(format!("reading stdin: {}", io_reason(&e))));
-            }
+            Err(e) => break Err(e),
         }
-    }
+    };
     stdin_answered();
-    Ok(bytes)
+    match read {
+        Ok(_) => Ok(bytes),
+        Err(e) => Err(Failure::usage(format!("reading stdin: {}", io_reason(&e)))),
+    }
 }
 
 static STDIN_WAITING: AtomicBool = AtomicBool::new(false);

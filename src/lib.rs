@@ -22,11 +22,13 @@
 //!                      reference text), output (stdout, stderr,
 //!                      the newline rule), signal (stop_reason(), the
 //!                      streaming phase, socket shutdown), files (small
-//!                      named files, read with a bound)
+//!                      named files, read with a bound), process (what
+//!                      std's runtime start did: standard fds, SIGPIPE)
 //! L1  pure formats     sse, chunk (with the fast path), answer, result,
 //!                      image, fence, schema, request (the one body parser
 //!                      and builder), prompt, attach (magic bytes → content
-//!                      parts), text (one-line messages)
+//!                      parts), text (one-line messages), pem (the
+//!                      certificates of a PEM bundle)
 //! L0  vocabulary       exit (Failure, Kind, io_reason), secret
 //!                      (redaction), url, fileid
 //! ```
@@ -50,6 +52,9 @@ mod input;
 mod models;
 mod outcome;
 mod output;
+mod pem;
+#[cfg(unix)]
+mod process;
 mod prompt;
 mod request;
 mod result;
@@ -111,9 +116,9 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::time::Instant;
 
-/// The clap command, for generated completions and the man page.
+/// The clap command, for generated completions, the man page and `--help`.
 pub fn command() -> clap::Command {
-    cli::Args::command()
+    cli::Args::command().after_long_help(cli::after_long_help())
 }
 
 /// The reference beyond the flags (environment, exit status, attachment
@@ -127,6 +132,11 @@ pub fn reference() -> &'static [cli::Section] {
 pub fn examples() -> impl Iterator<Item = &'static str> {
     cli::EXAMPLES.lines().skip(1).map(str::trim)
 }
+
+/// The process's start and end for a C `main`, in place of std's runtime
+/// start (see `process.rs`): `begin` before [`run`], `end` after it.
+#[cfg(unix)]
+pub use process::{begin, end};
 
 /// Runs orstream with these arguments. `exit_on_signal` ends the process
 /// with the code [`on_forced_exit`] gives when a signal cannot be handled
@@ -182,17 +192,24 @@ pub fn on_forced_exit() -> u8 {
 /// Parses the command line; `None` when help or version was printed.
 /// Errors are one line plus a hint, never clap's multi-line default.
 fn parse_args(argv: Vec<OsString>) -> Result<Option<cli::Args>, anyhow::Error> {
-    let cmd = command().color(clap::ColorChoice::Never);
-    let matches = cmd.clone().try_get_matches_from(argv);
-    let parsed = matches.and_then(|m| cli::Args::from_arg_matches(&m));
+    use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+    // Parsed without `--help`'s reference text (the command is built for
+    // every run; that text only for help), and in place, not on a clone.
+    let mut cmd = cli::Args::command().color(clap::ColorChoice::Never);
+    let matches = cmd.try_get_matches_from_mut(&argv);
+    let parsed = matches.and_then(|mut m| cli::Args::from_arg_matches_mut(&mut m));
     match parsed {
         Ok(args) => Ok(Some(args)),
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
+        Err(e) if matches!(e.kind(), DisplayHelp | DisplayVersion) => {
+            let e = match e.kind() {
+                // Again with the whole command, for the text it shows.
+                DisplayHelp => command()
+                    .color(clap::ColorChoice::Never)
+                    .try_get_matches_from(&argv)
+                    .err()
+                    .unwrap_or(e),
+                _ => e,
+            };
             let text = e.render().to_string();
             let mut stdout = io::stdout().lock();
             stdout
@@ -225,7 +242,7 @@ fn chat(
     let agent = client::agent(&config.net)?;
     let mut out = Out::stdout();
     if out.is_pipe() {
-        signal::watch_stdout();
+        signal::watch_stdout_lazily();
     }
     let url = config.net.url("chat/completions");
     let resp = client::send(&client::Request {

@@ -1,5 +1,6 @@
 //! Signals and a closed stdout: Ctrl-C, SIGTERM and SIGHUP end the request
-//! at once; a reader leaving stdout closes the socket at once.
+//! at once; a reader leaving stdout closes the socket at once (once the
+//! response head has come, for a single request: see [`watch_stdout_lazily`]).
 //!
 //! One query, [`stop_reason`], tells every loop why it must stop, and one
 //! scoped phase, [`streaming`], tells the handler what stopping means.
@@ -165,6 +166,30 @@ pub fn ignore_file_size_limit_signal() {
 
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
+/// [`watch_stdout_lazily`]: not asked for, asked for, started.
+static LAZY_WATCH: AtomicU8 = AtomicU8::new(LAZY_OFF);
+const LAZY_OFF: u8 = 0;
+const LAZY_ASKED: u8 = 1;
+const LAZY_STARTED: u8 = 2;
+
+/// [`watch_stdout`], started only when a wait that may last begins
+/// ([`long_wait_begins`]): the rest of a response, a retry backoff. A thread
+/// costs as much as the rest of a short answer, which often comes whole
+/// with the response head. A reader that leaves before then is seen at
+/// the next such wait, or by the first write.
+pub fn watch_stdout_lazily() {
+    LAZY_WATCH.store(LAZY_ASKED, Ordering::SeqCst);
+}
+
+/// A wait that may last begins: the watcher asked for starts now.
+pub fn long_wait_begins() {
+    let (asked, started) = (LAZY_ASKED, LAZY_STARTED);
+    let swap = LAZY_WATCH.compare_exchange(asked, started, Ordering::SeqCst, Ordering::SeqCst);
+    if swap.is_ok() {
+        watch_stdout();
+    }
+}
+
 /// Watches a pipe on stdout: when its reader closes it (`| head` exits), the
 /// socket is shut at once, even while the main thread waits on a silent
 /// server, so the provider stops generating; the main thread then ends as
@@ -306,6 +331,7 @@ fn wake_sleepers() {
 /// Sleeps, returning early (false) when a signal arrives or the reader of
 /// stdout goes away (nobody is left to read a retried answer).
 pub fn sleep(d: Duration) -> bool {
+    long_wait_begins();
     let Some(s) = STATE.get() else {
         std::thread::sleep(d);
         return true;

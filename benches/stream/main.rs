@@ -14,7 +14,10 @@
 //!   during a hung TCP connect);
 //! * the attach section (issue 9): [`suite_attach`] (attachment upload);
 //! * the each section (issue 17): [`suite_each`] (`--each` against `xargs
-//!   -P`, and its memory as FILE grows).
+//!   -P`, and its memory as FILE grows);
+//! * the floor section (issue 18): [`suite_floor`] (the short request
+//!   against a minimal C client, `benches/floor/client.c`, and over TLS
+//!   against curl, as medians of per-round ratios).
 //!
 //! Everything runs over 127.0.0.1 against a loopback SSE server inside this
 //! process ([`server`]; the answers are in [`body`]). Chunks look like
@@ -28,16 +31,18 @@
 //!
 //! Environment:
 //! * `ORSTREAM_BENCH_QUICK=1`: far fewer runs and smaller streams (smoke run).
-//! * `ORSTREAM_BENCH_ONLY=stream`, `=attach` or `=each`: only the issue 5
-//!   and 8 figures, only the attachment upload, or only `--each` (all when
-//!   unset).
+//! * `ORSTREAM_BENCH_ONLY=stream`, `=attach`, `=each` or `=floor`: only the
+//!   issue 5 and 8 figures, only the attachment upload, only `--each`, or
+//!   only the floor (all when unset).
+//! * `ORSTREAM_BENCH_BASELINE=PATH`: the floor suite also runs this orstream
+//!   binary in every round (before/after under the same load).
 //! * `ORSTREAM_BENCH_SERVE=PORT`: only run the server on PORT (0 = any) until
 //!   killed, e.g. for `valgrind --tool=callgrind orstream --base-url
 //!   http://127.0.0.1:PORT/bulk/20000/k32 hi` (`benches/callgrind.sh` does
 //!   that for text, `--json` and `-x`).
 //!
 //! Linux only (`wait4`, `/proc`, `listen` backlogs). The TLS server uses the
-//! `rustls` dev-dependency.
+//! `rustls` dev-dependency; the floor suite needs `gcc`.
 
 mod attach_files;
 mod body;
@@ -52,6 +57,7 @@ mod suite_bulk;
 mod suite_cancel;
 mod suite_connect;
 mod suite_each;
+mod suite_floor;
 mod suite_latency;
 mod suite_short;
 
@@ -81,6 +87,8 @@ struct Plan {
     stop_runs: usize,
     /// Attachment sizes in bytes, each with its number of counted runs.
     attach: [(u64, usize); 2],
+    /// Counted rounds of the floor suite.
+    floor_rounds: usize,
 }
 
 impl Plan {
@@ -95,6 +103,7 @@ impl Plan {
                 drip_runs: 1,
                 stop_runs: 4,
                 attach: [(MIB, 3), (10 * MIB, 1)],
+                floor_rounds: 10,
             }
         } else {
             Plan {
@@ -106,33 +115,36 @@ impl Plan {
                 drip_runs: 3,
                 stop_runs: 20,
                 attach: [(MIB, 11), (100 * MIB, 5)],
+                floor_rounds: 101,
             }
         }
     }
 }
 
 /// Which parts of the bench run: `ORSTREAM_BENCH_ONLY=stream` (everything
-/// before issue 9) or `=attach` (the attachment upload); both when unset.
+/// before issue 9), `=attach` (the attachment upload), `=each` or `=floor`;
+/// all when unset.
 struct Sections {
     stream: bool,
     attach: bool,
     each: bool,
+    floor: bool,
 }
 
 impl Sections {
     fn from_env() -> Sections {
         let only = std::env::var("ORSTREAM_BENCH_ONLY").unwrap_or_default();
-        let (stream, attach, each) = match only.as_str() {
-            "" => (true, true, true),
-            "stream" => (true, false, false),
-            "attach" => (false, true, false),
-            "each" => (false, false, true),
-            other => panic!("ORSTREAM_BENCH_ONLY={other}: expected `stream`, `attach` or `each`"),
-        };
+        let all = only.is_empty();
+        let known = ["stream", "attach", "each", "floor"];
+        assert!(
+            all || known.contains(&only.as_str()),
+            "ORSTREAM_BENCH_ONLY={only}: expected one of {known:?}"
+        );
         Sections {
-            stream,
-            attach,
-            each,
+            stream: all || only == "stream",
+            attach: all || only == "attach",
+            each: all || only == "each",
+            floor: all || only == "floor",
         }
     }
 }
@@ -192,10 +204,12 @@ fn stream_section(bench: &Bench, anomalies: &mut Vec<String>, w: &mut String) {
 fn serve(port: &str) -> ! {
     let server = Server::start(port.parse().expect("ORSTREAM_BENCH_SERVE=PORT"));
     println!(
-        "serving on {} and {} (SSL_CERT_FILE={})",
+        "serving on {} and {} (SSL_CERT_FILE={}); serially on {} and {}",
         server.url("bulk/20000/k32"),
         server.tls_url("bulk/20000/k32"),
-        fixture("ca.pem")
+        fixture("ca.pem"),
+        server.serial_url("bulk/20/k32"),
+        server.serial_tls_url("bulk/20/k32"),
     );
     loop {
         thread::park();
@@ -236,6 +250,9 @@ fn main() {
     }
     if sections.each {
         suite_each::run(&bench, &mut anomalies).report(w);
+    }
+    if sections.floor {
+        suite_floor::run(&bench, &mut anomalies).report(w);
     }
     out!(w, "\n### Anomalies\n");
     if anomalies.is_empty() {

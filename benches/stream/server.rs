@@ -6,6 +6,12 @@
 //! whole request (headers and `Content-Length` body) is read before the
 //! answer, which always has `Connection: close`.
 //!
+//! A second pair of listeners (http and TLS) is **serial**: the accepting
+//! thread serves each connection itself, one after the other, so no thread
+//! is created per connection and every client meets the same server path
+//! ([`crate::suite_floor`], which runs one client at a time). It serves
+//! `/bulk/N/F` only, never held.
+//!
 //! URL scheme (base URL; the client appends `/chat/completions`):
 //! `/bulk/N/k32`, `/bulk/N/event` (`/bulk/N/F/ID`: hold the tail until the
 //! bench releases ID), `/think/N/F` (the first half reasoning chunks),
@@ -172,6 +178,8 @@ pub struct Server {
     port: u16,
     /// The same scenarios over TLS (only `/bulk` is served there).
     tls_port: u16,
+    /// The serial listeners (`/bulk/N/F` only), http and TLS.
+    serial_ports: (u16, u16),
     pub state: Arc<State>,
 }
 
@@ -211,8 +219,29 @@ fn accept_loop(listener: TcpListener, serve: impl Fn(TcpStream) + Clone + Send +
     });
 }
 
+/// Accepts on `listener` forever and serves each connection on this one
+/// thread, one after the other; a client silent for 10 s is dropped so it
+/// cannot stop the listener.
+fn serial_loop(listener: TcpListener, serve: impl Fn(TcpStream) + Send + 'static) {
+    thread::spawn(move || {
+        for sock in listener.incoming().flatten() {
+            if sock.set_read_timeout(Some(Duration::from_secs(10))).is_ok() {
+                serve(sock);
+            }
+        }
+    });
+}
+
+/// A listener on any port of 127.0.0.1, and its port.
+fn any_port() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
 impl Server {
-    /// Listens on 127.0.0.1:`port` (0 = any) for http, on any port for TLS.
+    /// Listens on 127.0.0.1:`port` (0 = any) for http, on any port for TLS
+    /// and for the serial pair.
     pub fn start(port: u16) -> Server {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
         let port = listener.local_addr().unwrap().port();
@@ -221,10 +250,22 @@ impl Server {
         accept_loop(listener, move |sock| {
             let _ = handle(sock, &st);
         });
-        let tls_listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let tls_port = tls_listener.local_addr().unwrap().port();
-        let (st, config) = (state.clone(), tls_config());
+        let (tls_listener, tls_port) = any_port();
+        let config = tls_config();
+        let (st, cf) = (state.clone(), config.clone());
         accept_loop(tls_listener, move |sock| {
+            if let Err(e) = handle_tls(sock, cf.clone(), &st) {
+                lock(&st.tls_failures).push(e.to_string());
+            }
+        });
+        let (serial, serial_port) = any_port();
+        let st = state.clone();
+        serial_loop(serial, move |sock| {
+            let _ = handle_serial(sock, &st);
+        });
+        let (serial_tls, serial_tls_port) = any_port();
+        let st = state.clone();
+        serial_loop(serial_tls, move |sock| {
             if let Err(e) = handle_tls(sock, config.clone(), &st) {
                 lock(&st.tls_failures).push(e.to_string());
             }
@@ -232,8 +273,24 @@ impl Server {
         Server {
             port,
             tls_port,
+            serial_ports: (serial_port, serial_tls_port),
             state,
         }
+    }
+
+    /// The serial http listener's port (`/bulk/N/F` only).
+    pub fn serial_port(&self) -> u16 {
+        self.serial_ports.0
+    }
+
+    /// `url` on the serial listeners.
+    pub fn serial_url(&self, scenario: &str) -> String {
+        format!("http://127.0.0.1:{}/{scenario}", self.serial_ports.0)
+    }
+
+    /// `tls_url` on the serial listeners.
+    pub fn serial_tls_url(&self, scenario: &str) -> String {
+        format!("https://127.0.0.1:{}/{scenario}", self.serial_ports.1)
     }
 
     pub fn url(&self, scenario: &str) -> String {
@@ -384,6 +441,18 @@ fn serve_slow(sock: &mut TcpStream, state: &Arc<State>, id: u64) -> io::Result<(
         sleep_until(start + Duration::from_millis(20 * (i + 1)));
     }
     Ok(())
+}
+
+/// One plain-http connection to the serial listener: `/bulk/N/F` only (a
+/// held tail would stop the listener).
+fn handle_serial(mut sock: TcpStream, state: &State) -> io::Result<()> {
+    sock.set_nodelay(true)?;
+    let req = read_request(&mut sock)?;
+    let scenario = scenario(&req.path);
+    if scenario.len() != 3 || !serve_bulk(&mut sock, state, &scenario)? {
+        sock.write_all(NOT_FOUND)?;
+    }
+    sock.shutdown(Shutdown::Write)
 }
 
 /// One plain-http connection: one request, routed by its path.

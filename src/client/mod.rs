@@ -7,6 +7,7 @@
 
 mod failure;
 mod retry;
+mod transport;
 
 pub use failure::{read_failure, stream_read_error};
 
@@ -15,6 +16,7 @@ use crate::config::Net;
 use crate::exit::{status_is_retryable, Failure};
 use crate::files;
 use crate::output::say;
+use crate::pem;
 use crate::secret::{is_secret_header, redact_userinfo, HIDDEN};
 use crate::signal;
 use failure::{connect_failure, http_failure, status_line, Asked};
@@ -41,7 +43,7 @@ pub fn agent(net: &Net) -> Result<ureq::Agent, Failure> {
         })?),
         None => None,
     };
-    let agent = ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(net.connect_timeout))
@@ -66,8 +68,12 @@ pub fn agent(net: &Net) -> Result<ureq::Agent, Failure> {
         .max_idle_connections_per_host(64)
         .proxy(proxy)
         .tls_config(tls.build())
-        .build()
-        .new_agent();
+        .build();
+    let agent = ureq::Agent::with_parts(
+        config,
+        transport::Hooked::default(),
+        ureq::unversioned::resolver::DefaultResolver::default(),
+    );
     signal::register(&agent);
     Ok(agent)
 }
@@ -77,26 +83,34 @@ fn load_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Failure> {
     let bad = |why: String| Failure::usage(format!("SSL_CERT_FILE {}: {why}", path.display()));
     let pem =
         files::read_capped(path, files::SMALL_FILE_LIMIT).map_err(|e| bad(e.reason("16 MiB")))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => {
-                // Checked now: rustls would only find a broken root when a
-                // handshake fails, as an unknown issuer (exit 7, not 2).
-                let der = rustls_pki_types::CertificateDer::from(c.der());
-                if let Err(e) = webpki::anchor_from_trusted_cert(&der) {
-                    let n = certs.len() + 1;
-                    return Err(bad(format!("certificate {n} is invalid ({e})")));
-                }
-                certs.push(c)
-            }
-            Ok(_) => {}
-            Err(e) => return Err(bad(format!("invalid PEM bundle ({e})"))),
+    let mut reader = pem::Reader::new(&pem);
+    // All the certificates in one buffer: it shrinks from base64 by a quarter.
+    let mut der = Vec::with_capacity(pem.len() / 4 * 3);
+    let mut found = Vec::new();
+    while let Some(range) = reader
+        .next_certificate(&mut der)
+        .map_err(|e| bad(format!("invalid PEM bundle ({e})")))?
+    {
+        // Checked now: rustls would only find a broken root when a
+        // handshake fails, as an unknown issuer (exit 7, not 2).
+        let cert = rustls_pki_types::CertificateDer::from(&der[range.clone()]);
+        if let Err(e) = webpki::anchor_from_trusted_cert(&cert) {
+            let n = found.len() + 1;
+            return Err(bad(format!("certificate {n} is invalid ({e})")));
         }
+        found.push(range);
     }
-    if certs.is_empty() {
+    if found.is_empty() {
         return Err(bad("no certificates in the PEM bundle".into()));
     }
+    // The agent keeps its roots for the rest of the run: borrowed from the
+    // buffer, they need no copy each (a system bundle's 145 copies, 190 KB
+    // of fresh pages, cost more than decoding them).
+    let der: &'static [u8] = der.leak();
+    let certs: Vec<_> = found
+        .into_iter()
+        .map(|r| ureq::tls::Certificate::from_der(&der[r]))
+        .collect();
     Ok(ureq::tls::RootCerts::new_with_certs(&certs))
 }
 
