@@ -423,10 +423,21 @@ fn no_more_than_n_in_flight() {
 
 #[test]
 fn a_429_pauses_every_new_request_for_its_retry_after() {
+    throttled_by(429);
+}
+
+#[test]
+fn a_503_pauses_every_new_request_for_its_retry_after() {
+    throttled_by(503);
+}
+
+/// A `status` with `Retry-After: 1` on the first item at `-P 1`: it is
+/// retried first, and no request at all starts for that second.
+fn throttled_by(status: u16) {
     let first = Arc::new(AtomicBool::new(true));
     let server = ItemServer::start(move |text| {
         if text == "limited" && first.swap(false, Ordering::SeqCst) {
-            Act::Status(429, 1)
+            Act::Status(status, 1)
         } else {
             Act::Answer(0.0)
         }
@@ -446,7 +457,7 @@ fn a_429_pauses_every_new_request_for_its_retry_after() {
     for (text, at) in &arrivals[1..] {
         assert!(
             at.duration_since(throttled_at) >= Duration::from_millis(950),
-            "{text} started {:?} after the 429",
+            "{text} started {:?} after the {status}",
             at.duration_since(throttled_at)
         );
     }
