@@ -11,8 +11,8 @@
 //!
 //! What differs is the speed: rustls-pki-types splits lines and decodes
 //! base64 a byte at a time (in constant time for keys); here lines are
-//! found a word at a time (`memchr`) and decoded by the `base64` crate, all
-//! of a bundle into one buffer. A certificate is public: nothing here needs
+//! found a word at a time (`memchr`) and decoded by the `base64` crate, in
+//! place. A certificate is public: nothing here needs
 //! constant time. An https short request with `SSL_CERT_FILE` = the system
 //! bundle (145 certificates) went from 13.1 M to 7.1 M instructions (3.6 M
 //! with a one-certificate file).
@@ -73,39 +73,50 @@ impl fmt::Display for Error {
     }
 }
 
-/// Reads the certificates of a bundle one after the other, each decoded
-/// onto the end of the caller's buffer (one allocation for all of them).
+/// Reads the certificates of a bundle one after the other, each decoded in
+/// place: its DER bytes overwrite text of the bundle already read (a
+/// certificate is shorter than its base64), so decoding needs no buffer and
+/// touches no memory of its own.
 pub struct Reader<'a> {
-    rest: &'a [u8],
+    buf: &'a mut [u8],
+    /// Where reading goes on.
+    pos: usize,
+    /// Where the next certificate's bytes go: never past `pos`.
+    written: usize,
     /// A section's base64, whitespace removed (kept from one to the next).
     text: Vec<u8>,
     failed: bool,
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(pem: &'a [u8]) -> Reader<'a> {
+    pub fn new(pem: &'a mut [u8]) -> Reader<'a> {
         Reader {
-            rest: pem,
+            buf: pem,
+            pos: 0,
+            written: 0,
             text: Vec::new(),
             failed: false,
         }
     }
 
-    /// Appends the next certificate's DER bytes to `out` and returns where
-    /// they are; `None` at the end. After an error, always `None`.
-    pub fn next_certificate(&mut self, out: &mut Vec<u8>) -> Result<Option<Range<usize>>, Error> {
+    /// Decodes the next certificate and returns where its DER bytes are in
+    /// the buffer given to [`Reader::new`] (see [`Reader::der`]); `None` at
+    /// the end. After an error, always `None`.
+    pub fn next_certificate(&mut self) -> Result<Option<Range<usize>>, Error> {
         if self.failed {
             return Ok(None);
         }
         loop {
-            let start = out.len();
-            match self.section(out) {
-                Ok(Some(label)) if label == b"CERTIFICATE" => return Ok(Some(start..out.len())),
+            match self.section() {
+                Ok(Some((label, n))) if label == b"CERTIFICATE" => {
+                    let range = self.written..self.written + n;
+                    self.written += n;
+                    return Ok(Some(range));
+                }
                 // Decoded to be checked, as rustls-pki-types does, then dropped.
-                Ok(Some(_)) => out.truncate(start),
+                Ok(Some(_)) => {}
                 Ok(None) => return Ok(None),
                 Err(e) => {
-                    out.truncate(start);
                     self.failed = true;
                     return Err(e);
                 }
@@ -113,61 +124,76 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The text before the next line that starts with a dash (base64 lines
-    /// never do, and only such lines open or close a section), and that
-    /// line without its line end; no line when none is left.
-    fn until_dash_line(&mut self) -> (&'a [u8], Option<&'a [u8]>) {
-        let rest = self.rest;
+    /// The bytes of a range [`Reader::next_certificate`] returned.
+    pub fn der(&self, range: Range<usize>) -> &[u8] {
+        &self.buf[range]
+    }
+
+    /// Where the text before the next line that starts with a dash ends
+    /// (base64 lines never do, and only such lines open or close a
+    /// section), and that line without its line end; no line when none is
+    /// left.
+    fn until_dash_line(&mut self) -> (usize, Option<Range<usize>>) {
+        let rest = &self.buf[self.pos..];
         let at_line_start = |&i: &usize| i == 0 || matches!(rest[i - 1], b'\n' | b'\r');
         let Some(start) = One::new(b'-').iter(rest).find(at_line_start) else {
-            self.rest = &[];
-            return (rest, None);
+            self.pos = self.buf.len();
+            return (self.pos, None);
         };
         let end = Two::new(b'\n', b'\r')
             .find(&rest[start..])
             .map_or(rest.len(), |n| start + n);
-        self.rest = rest.get(end + 1..).unwrap_or(&[]);
-        (&rest[..start], Some(&rest[start..end]))
+        let (start, end) = (self.pos + start, self.pos + end);
+        self.pos = (end + 1).min(self.buf.len());
+        (start, Some(start..end))
     }
 
-    /// Decodes the next section of a known kind onto `out`; its label.
-    fn section(&mut self, out: &mut Vec<u8>) -> Result<Option<&'a [u8]>, Error> {
-        let mut label: Option<&[u8]> = None;
+    /// Decodes the next section of a known kind to `written` (not moving
+    /// it): its label and decoded length.
+    fn section(&mut self) -> Result<Option<(&'static [u8], usize)>, Error> {
+        let mut label: Option<Range<usize>> = None;
         // Kept across a second BEGIN line, as rustls-pki-types does.
         self.text.clear();
         loop {
-            let (before, line) = self.until_dash_line();
+            let from = self.pos;
+            let (before_end, line) = self.until_dash_line();
             if label.is_some() {
-                append_base64(&mut self.text, before);
+                append_base64(&mut self.text, &self.buf[from..before_end]);
             }
             let Some(line) = line else {
                 return match label {
-                    Some(l) => Err(Error::MissingEnd(lossy(l))),
+                    Some(l) => Err(Error::MissingEnd(lossy(&self.buf[l]))),
                     None => Ok(None),
                 };
             };
-            if let Some(rest) = line.strip_prefix(b"-----BEGIN ") {
-                label = Some(begin_label(rest).ok_or(Error::BadBegin)?);
+            let text = &self.buf[line.clone()];
+            if let Some(rest) = text.strip_prefix(b"-----BEGIN ") {
+                let l = begin_label(rest).ok_or(Error::BadBegin)?.len();
+                label = Some(line.start + 11..line.start + 11 + l);
                 continue;
             }
-            let Some(l) = label else { continue };
-            if !is_end(line, l) {
-                append_base64(&mut self.text, line);
+            let Some(l) = label.clone() else { continue };
+            if !is_end(text, &self.buf[l.clone()]) {
+                append_base64(&mut self.text, &self.buf[line]);
                 continue;
             }
-            if !KNOWN.contains(&l) {
+            let name = &self.buf[l];
+            let Some(&kind) = KNOWN.iter().find(|k| **k == name) else {
                 label = None;
                 self.text.clear();
                 continue;
-            }
+            };
             let engine = match self.text.last() {
                 Some(b'=') => &PADDED,
                 _ => &UNPADDED,
             };
-            engine
-                .decode_vec(&self.text, out)
-                .map_err(|e| Error::Base64(lossy(l), e.to_string()))?;
-            return Ok(Some(l));
+            // Room enough: the section's text, and its BEGIN and END lines,
+            // lie between `written` and `pos`.
+            let out = &mut self.buf[self.written..self.pos];
+            let n = engine
+                .decode_slice(&self.text, out)
+                .map_err(|e| Error::Base64(lossy(kind), e.to_string()))?;
+            return Ok(Some((kind, n)));
         }
     }
 }

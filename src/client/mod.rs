@@ -81,19 +81,17 @@ pub fn agent(net: &Net) -> Result<ureq::Agent, Failure> {
 /// `SSL_CERT_FILE`: a PEM bundle that replaces the built-in roots.
 fn load_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Failure> {
     let bad = |why: String| Failure::usage(format!("SSL_CERT_FILE {}: {why}", path.display()));
-    let pem =
+    let mut pem =
         files::read_capped(path, files::SMALL_FILE_LIMIT).map_err(|e| bad(e.reason("16 MiB")))?;
-    let mut reader = pem::Reader::new(&pem);
-    // All the certificates in one buffer: it shrinks from base64 by a quarter.
-    let mut der = Vec::with_capacity(pem.len() / 4 * 3);
+    let mut reader = pem::Reader::new(&mut pem);
     let mut found = Vec::new();
     while let Some(range) = reader
-        .next_certificate(&mut der)
+        .next_certificate()
         .map_err(|e| bad(format!("invalid PEM bundle ({e})")))?
     {
         // Checked now: rustls would only find a broken root when a
         // handshake fails, as an unknown issuer (exit 7, not 2).
-        let cert = rustls_pki_types::CertificateDer::from(&der[range.clone()]);
+        let cert = rustls_pki_types::CertificateDer::from(reader.der(range.clone()));
         if let Err(e) = webpki::anchor_from_trusted_cert(&cert) {
             let n = found.len() + 1;
             return Err(bad(format!("certificate {n} is invalid ({e})")));
@@ -103,10 +101,10 @@ fn load_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Failure> {
     if found.is_empty() {
         return Err(bad("no certificates in the PEM bundle".into()));
     }
-    // The agent keeps its roots for the rest of the run: borrowed from the
-    // buffer, they need no copy each (a system bundle's 145 copies, 190 KB
-    // of fresh pages, cost more than decoding them).
-    let der: &'static [u8] = der.leak();
+    // Decoded in place, and the agent keeps its roots for the rest of the
+    // run: borrowed from the file's buffer, they need no copy each (a system
+    // bundle's 145 copies, 190 KB of fresh pages, cost more than decoding).
+    let der: &'static [u8] = pem.leak();
     let certs: Vec<_> = found
         .into_iter()
         .map(|r| ureq::tls::Certificate::from_der(&der[r]))
