@@ -40,7 +40,7 @@ fn attach_json(filename: &str) -> (String, String) {
     let before = format!(
         r#"{{"messages":[{{"role":"user","content":[{{"type":"text","text":"{ATTACH_PROMPT}"}},{{"type":"file","file":{{"filename":"{filename}","file_data":"data:application/pdf;base64,"#
     );
-    let after = r#""}}]}],"model":"openrouter/auto","stream":true,"stream_options":{"include_usage":true}}"#;
+    let after = r#""}}]}],"stream":true,"stream_options":{"include_usage":true}}"#;
     (before, after.to_string())
 }
 
