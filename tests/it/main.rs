@@ -19,3 +19,4 @@ mod support_selftest;
 mod surface;
 mod tls;
 mod whole;
+mod whole_more;
