@@ -8,6 +8,7 @@ mod attach;
 mod cancel;
 mod chat;
 mod each;
+mod each_more;
 mod generated;
 mod hostile;
 mod memory;
