@@ -13,24 +13,26 @@ const T: Duration = Duration::from_secs(10);
 
 /// How the server answers an item, told by the item's text.
 #[derive(Clone)]
-enum Act {
+pub(crate) enum Act {
     /// A clean answer echoing the text, with this cost.
     Answer(f64),
     /// Waits for [`ItemServer::release`], then answers.
     Wait,
     /// A status with a `Retry-After` of this many seconds.
     Status(u16, u64),
+    /// A status with no `Retry-After`.
+    Bare(u16),
     /// Streams a first delta, then holds the connection open.
     Hold,
 }
 
-struct Seen {
+pub(crate) struct Seen {
     /// The item's text as it arrived, and when.
-    arrivals: Vec<(String, Instant)>,
-    in_flight: usize,
+    pub(crate) arrivals: Vec<(String, Instant)>,
+    pub(crate) in_flight: usize,
     max_in_flight: usize,
     /// Connections the client closed while held.
-    closed: usize,
+    pub(crate) closed: usize,
 }
 
 struct State {
@@ -41,13 +43,13 @@ struct State {
 }
 
 /// A loopback server that answers each request by its last user message.
-struct ItemServer {
+pub(crate) struct ItemServer {
     url: String,
     state: Arc<State>,
 }
 
 impl ItemServer {
-    fn start(act: impl Fn(&str) -> Act + Send + Sync + 'static) -> ItemServer {
+    pub(crate) fn start(act: impl Fn(&str) -> Act + Send + Sync + 'static) -> ItemServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(State {
@@ -72,14 +74,19 @@ impl ItemServer {
         ItemServer { url, state }
     }
 
-    fn release(&self) {
+    pub(crate) fn release(&self) {
         self.state.released.store(true, Ordering::SeqCst);
         self.state.changed.notify_all();
     }
 
     /// Waits until `pred` holds for what the server saw.
-    fn wait(&self, pred: impl Fn(&Seen) -> bool) -> bool {
-        let deadline = Instant::now() + T;
+    pub(crate) fn wait(&self, pred: impl Fn(&Seen) -> bool) -> bool {
+        self.wait_for(T, pred)
+    }
+
+    /// [`ItemServer::wait`] for at most `timeout`.
+    pub(crate) fn wait_for(&self, timeout: Duration, pred: impl Fn(&Seen) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
         let mut seen = self.state.seen.lock().unwrap();
         while !pred(&seen) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -91,15 +98,15 @@ impl ItemServer {
         true
     }
 
-    fn arrivals(&self) -> Vec<(String, Instant)> {
+    pub(crate) fn arrivals(&self) -> Vec<(String, Instant)> {
         self.state.seen.lock().unwrap().arrivals.clone()
     }
 
-    fn max_in_flight(&self) -> usize {
+    pub(crate) fn max_in_flight(&self) -> usize {
         self.state.seen.lock().unwrap().max_in_flight
     }
 
-    fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.state.count.load(Ordering::SeqCst)
     }
 }
@@ -142,13 +149,8 @@ fn serve(mut stream: TcpStream, state: &State, act: &dyn Fn(&str) -> Act) {
             drop(seen);
             sse(&answer(0.0))
         }
-        Act::Status(code, after) => {
-            let body = format!(r#"{{"error":{{"message":"status {code}","code":{code}}}}}"#);
-            format!(
-                "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nRetry-After: {after}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            )
-        }
+        Act::Status(code, after) => status(code, &format!("Retry-After: {after}\r\n")),
+        Act::Bare(code) => status(code, ""),
         Act::Hold => {
             let head =
                 "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
@@ -164,6 +166,15 @@ fn serve(mut stream: TcpStream, state: &State, act: &dyn Fn(&str) -> Act) {
     drop(stream);
     state.seen.lock().unwrap().in_flight -= 1;
     state.changed.notify_all();
+}
+
+/// An error `code` as JSON, `headers` (each ending in CRLF) after the usual.
+fn status(code: u16, headers: &str) -> String {
+    let body = format!(r#"{{"error":{{"message":"status {code}","code":{code}}}}}"#);
+    format!(
+        "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// Reads one request and returns its last message's text.
@@ -235,19 +246,19 @@ fn serve_keep_alive(stream: TcpStream, hold: bool) {
     }
 }
 
-fn each(server: &ItemServer, file: &str) -> Cmd {
+pub(crate) fn each(server: &ItemServer, file: &str) -> Cmd {
     orstream().args(["--base-url", &server.url, "--each", file])
 }
 
 /// Each stdout line as JSON.
-fn objects(out: &Output) -> Vec<serde_json::Value> {
+pub(crate) fn objects(out: &Output) -> Vec<serde_json::Value> {
     out.stdout_str()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{}", out.report())))
         .collect()
 }
 
-fn lines_of(objects: &[serde_json::Value]) -> Vec<u64> {
+pub(crate) fn lines_of(objects: &[serde_json::Value]) -> Vec<u64> {
     objects
         .iter()
         .map(|o| o["line"].as_u64().unwrap())

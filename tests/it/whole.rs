@@ -8,7 +8,7 @@ use base64::Engine;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRpng";
+pub(crate) const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRpng";
 const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIFjpeg";
 const WEBP: &[u8] = b"RIFF\x10\0\0\0WEBPVP8 webp";
 
@@ -36,7 +36,7 @@ fn norm(line: &str) -> String {
 }
 
 /// The single stdout line of a `--result` run, normalised.
-fn object(out: &Output) -> String {
+pub(crate) fn object(out: &Output) -> String {
     let stdout = out.stdout_str();
     assert!(
         stdout.ends_with('\n') && stdout.matches('\n').count() == 1,
@@ -49,14 +49,14 @@ fn object(out: &Output) -> String {
     norm(line)
 }
 
-fn data_url(mime: &str, bytes: &[u8]) -> String {
+pub(crate) fn data_url(mime: &str, bytes: &[u8]) -> String {
     format!(
         "data:{mime};base64,{}",
         base64::engine::general_purpose::STANDARD.encode(bytes)
     )
 }
 
-fn image_event(urls: &[&str]) -> String {
+pub(crate) fn image_event(urls: &[&str]) -> String {
     let parts: Vec<String> = urls
         .iter()
         .map(|u| format!(r#"{{"type":"image_url","image_url":{{"url":"{u}"}}}}"#))
@@ -67,7 +67,7 @@ fn image_event(urls: &[&str]) -> String {
     ))
 }
 
-fn sse(events: &[String]) -> Reply {
+pub(crate) fn sse(events: &[String]) -> Reply {
     let refs: Vec<&str> = events.iter().map(String::as_str).collect();
     Reply::sse(&refs)
 }
