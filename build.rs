@@ -71,6 +71,9 @@ fn links_with_lld() -> bool {
     };
     // "rustc 1.95.0 (…)"
     let version = String::from_utf8_lossy(&out.stdout);
-    let minor = version.split(['.', ' ']).nth(2).and_then(|m| m.parse::<u32>().ok());
+    let minor = version
+        .split(['.', ' '])
+        .nth(2)
+        .and_then(|m| m.parse::<u32>().ok());
     version.starts_with("rustc 1.") && minor.is_some_and(|m| m >= 90)
 }
