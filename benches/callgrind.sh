@@ -43,7 +43,7 @@ serve_pid=$SERVE_PID
 trap 'kill "$serve_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 read -r -t 30 line <&"${SERVE[0]}" || { echo "callgrind.sh: the server did not start" >&2; exit 1; }
 # "serving on http://127.0.0.1:PORT/bulk/20000/k32 and https://…"
-base=$(grep -o 'http://127\.0\.0\.1:[0-9]*' <<<"$line")
+base=$(grep -o 'http://127\.0\.0\.1:[0-9]*' <<<"$line" | head -1)
 
 echo "bulk $chunks chunks, k32 framing, $base; callgrind total Ir"
 printf '%-28s %-17s %12s %9s %9s %5s %9s\n' binary mode Ir M "Ir/chunk" exit stdout
