@@ -112,7 +112,7 @@ impl Plan {
                 bulk_sizes: [20_000, 200_000],
                 bulk_reps: 7,
                 drip_chunks: 200,
-                drip_runs: 3,
+                drip_runs: 9,
                 stop_runs: 20,
                 attach: [(MIB, 11), (100 * MIB, 5)],
                 floor_rounds: 101,
