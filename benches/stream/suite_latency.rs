@@ -91,7 +91,7 @@ fn run_drip(tool: Tool, bench: &Bench, n: usize, anomalies: &mut Vec<String>) ->
 pub fn run(bench: &Bench, anomalies: &mut Vec<String>) -> Latency {
     let plan = &bench.plan;
     bench.say(format!(
-        "drip: {} chunks every 10 ms, {} runs per tool",
+        "drip: {} chunks every 10 ms, {} rounds alternating orstream and curl",
         plan.drip_chunks, plan.drip_runs
     ));
     let mut by_tool: HashMap<Tool, Vec<Duration>> = HashMap::new();
