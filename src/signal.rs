@@ -1,6 +1,7 @@
 //! Signals and a closed stdout: Ctrl-C, SIGTERM and SIGHUP end the request
-//! at once; a reader leaving stdout closes the socket at once (once the
-//! response head has come, for a single request: see [`watch_stdout_lazily`]).
+//! at once; a reader leaving stdout closes the socket at once (seen from
+//! the first wait that lasts, for a single request: see
+//! [`watch_stdout_lazily`]).
 //!
 //! One query, [`stop_reason`], tells every loop why it must stop, and one
 //! scoped phase, [`streaming`], tells the handler what stopping means.
@@ -173,10 +174,11 @@ const LAZY_ASKED: u8 = 1;
 const LAZY_STARTED: u8 = 2;
 
 /// [`watch_stdout`], started only when a wait that may last begins
-/// ([`long_wait_begins`]): the rest of a response, a retry backoff. A thread
-/// costs as much as the rest of a short answer, which often comes whole
-/// with the response head. A reader that leaves before then is seen at
-/// the next such wait, or by the first write.
+/// ([`long_wait_begins`]): a response head that takes more than a moment,
+/// the rest of a response, a retry backoff. A thread costs as much as the
+/// rest of a short answer, which often comes whole with a quick response
+/// head. A reader that leaves before then is seen at the next such wait,
+/// or by the first write.
 pub fn watch_stdout_lazily() {
     LAZY_WATCH.store(LAZY_ASKED, Ordering::SeqCst);
 }

@@ -118,14 +118,14 @@ impl Ui {
         }
     }
 
-    /// For `--from-sse`: the `-u` line then gives no timing (time to first
-    /// token, tokens per second): a recording read in microseconds says
-    /// nothing about the model's speed.
     /// `--from-sse`: its timing is the file's, not the model's.
     pub fn is_replay(&self) -> bool {
         self.replay
     }
 
+    /// For `--from-sse`: the `-u` line then gives no timing (time to first
+    /// token, tokens per second): a recording read in microseconds says
+    /// nothing about the model's speed.
     pub fn for_replay(mut self) -> Ui {
         self.replay = true;
         self

@@ -1,10 +1,12 @@
 //! The connection ureq reads and writes through: ureq's own, with two
 //! hooks, each worth a little of a short request (issue 18):
 //!
-//! * When the main thread waits on the socket for more than the response
-//!   head, the stdout watcher starts ([`signal::long_wait_begins`]). A short
-//!   answer that comes whole with the head never waits again, so never pays
-//!   for the thread (0.06 ms of a 1.4 ms short request).
+//! * The stdout watcher starts ([`signal::long_wait_begins`]) when the main
+//!   thread waits on the socket for more than the response head, or for the
+//!   head itself longer than [`HEAD_PROBE`] on plain TCP (at once over TLS).
+//!   A short answer that comes whole with a quick head never waits again,
+//!   so never pays for the thread (0.06 ms of a 1.4 ms short request); a
+//!   reader leaving during a slow head is still seen at once (SPEC §6).
 //! * A request head is held back and leaves with the first bytes of the
 //!   body, in one write (one TCP segment, one TLS record), instead of two:
 //!   the server is woken once. Before any wait it goes out as it is.
@@ -14,9 +16,15 @@
 //! wrong silently: every method is passed on).
 
 use crate::signal;
+use std::time::Instant;
+use ureq::unversioned::transport::time::Duration;
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
 };
+
+/// How long the wait for a response head goes on before the stdout watcher
+/// starts: a loopback or LAN server answers well within it.
+const HEAD_PROBE: std::time::Duration = std::time::Duration::from_millis(3);
 
 /// ureq's default chain (proxies, TCP, rustls), its connections wrapped.
 #[derive(Debug, Default)]
@@ -98,10 +106,33 @@ impl Transport for HookedTransport {
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.send_held(0)?;
         self.request_start = true;
-        if self.waited {
+        let for_head = !std::mem::replace(&mut self.waited, true);
+        if for_head && !self.inner.is_tls() && Duration::from(HEAD_PROBE) < timeout.after {
+            // The head, first for a moment only: a plain TCP read that times
+            // out has taken nothing (a TLS record cut by a timeout is not
+            // risked; over TLS the watcher starts at once).
+            let started = Instant::now();
+            let probe = NextTimeout {
+                after: HEAD_PROBE.into(),
+                ..timeout
+            };
+            match self.inner.await_input(probe) {
+                Err(ureq::Error::Timeout(_)) => {}
+                done => return done,
+            }
+            signal::long_wait_begins();
+            let rest = NextTimeout {
+                after: match timeout.after {
+                    Duration::Exact(d) => d.saturating_sub(started.elapsed()).into(),
+                    forever => forever,
+                },
+                ..timeout
+            };
+            return self.inner.await_input(rest);
+        }
+        if !for_head || self.inner.is_tls() {
             signal::long_wait_begins();
         }
-        self.waited = true;
         self.inner.await_input(timeout)
     }
 

@@ -165,6 +165,24 @@ fn head_closing_stdout_while_the_server_is_silent_closes_the_socket() {
     assert_eq!(out.stdout, b"Hel");
 }
 
+/// The reader leaves while the server has not even sent its response head
+/// (a slow model, a stalled proxy): the socket is closed at once too (§6),
+/// not when the head finally comes or the idle timeout ends the wait.
+#[test]
+fn head_closing_stdout_before_the_response_head_closes_the_socket() {
+    let server = Server::start(vec![Reply::steps(vec![Step::Hold])]);
+    let run = orstream_at(&server).close_stdout_after(0).arg("hi").spawn();
+    let closed = server.wait_close(WAIT);
+    let out = run.wait();
+    assert!(
+        closed.is_some(),
+        "the server never saw the close\n{}",
+        out.report()
+    );
+    out.assert_code(141);
+    assert!(out.stderr.is_empty(), "{}", out.report());
+}
+
 #[test]
 fn ssl_cert_file_is_not_read_for_plain_http() {
     // Many systems set SSL_CERT_FILE globally: a plain-http call never uses
