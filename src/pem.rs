@@ -63,12 +63,32 @@ pub enum Error {
     Base64(String, String),
 }
 
+/// Why a section did not decode, in words: the offset base64 reports
+/// counts the section's text without its line ends, so the byte is named
+/// instead.
+fn decode_reason(e: &base64::DecodeSliceError) -> String {
+    use base64::{DecodeError as D, DecodeSliceError as S};
+    let byte = |b: u8| match b {
+        0x21..=0x7e => format!("'{}'", char::from(b)),
+        _ => format!("byte 0x{b:02x}"),
+    };
+    match e {
+        S::DecodeError(D::InvalidByte(_, b)) => format!("{} is not a base64 character", byte(*b)),
+        S::DecodeError(D::InvalidLastSymbol { symbol, .. }) => {
+            format!("{} cannot end it", byte(*symbol))
+        }
+        S::DecodeError(D::InvalidLength(_)) => "its length is not that of base64".into(),
+        S::DecodeError(D::InvalidPadding) => "its = padding is misplaced".into(),
+        S::OutputSliceTooSmall => "it decodes to more than it holds".into(),
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::MissingEnd(label) => write!(f, "no END line for a {label} section"),
             Error::BadBegin => write!(f, "a BEGIN line that does not end in -----"),
-            Error::Base64(label, why) => write!(f, "a {label} section is not base64: {why}"),
+            Error::Base64(label, why) => write!(f, "a {label} section is not base64 ({why})"),
         }
     }
 }
@@ -192,7 +212,7 @@ impl<'a> Reader<'a> {
             let out = &mut self.buf[self.written..self.pos];
             let n = engine
                 .decode_slice(&self.text, out)
-                .map_err(|e| Error::Base64(lossy(kind), e.to_string()))?;
+                .map_err(|e| Error::Base64(lossy(kind), decode_reason(&e)))?;
             return Ok(Some((kind, n)));
         }
     }

@@ -123,6 +123,27 @@ fn broken_sections_fail_as_in_rustls() {
 }
 
 #[test]
+fn a_section_that_is_not_base64_is_named_with_its_byte() {
+    let message = |body: &str| {
+        let mut pem = section("CERTIFICATE", body).into_bytes();
+        let err = Reader::new(&mut pem).next_certificate().unwrap_err();
+        err.to_string()
+    };
+    assert_eq!(
+        message("AB*D"),
+        "a CERTIFICATE section is not base64 ('*' is not a base64 character)"
+    );
+    assert_eq!(
+        message("AB\u{7f}D"),
+        "a CERTIFICATE section is not base64 (byte 0x7f is not a base64 character)"
+    );
+    assert_eq!(
+        message("A"),
+        "a CERTIFICATE section is not base64 (its length is not that of base64)"
+    );
+}
+
+#[test]
 fn short_base64_with_any_padding_decodes_as_in_rustls() {
     // Every string of up to 6 characters from a small alphabet that
     // covers data, padding and whitespace.

@@ -602,6 +602,14 @@ fn items_from_stdin() {
 
 #[test]
 fn sigint_closes_every_connection_and_keeps_what_was_written() {
+    signal_closes_every_connection(SIGINT);
+}
+
+/// SPEC §12: "Ctrl-C (and SIGTERM, SIGHUP) closes every connection at
+/// once; objects already written stay, items in flight get none; exit
+/// 130". A signal left to its default would kill the run (no exit code);
+/// one handled without closing the connections would leave them held.
+pub(crate) fn signal_closes_every_connection(sig: i32) {
     let server = ItemServer::start(|text| {
         if text == "quick" {
             Act::Answer(0.0)
@@ -609,12 +617,12 @@ fn sigint_closes_every_connection_and_keeps_what_was_written() {
             Act::Hold
         }
     });
-    let dir = TempDir::new("each-sigint");
+    let dir = TempDir::new("each-signal");
     let file = dir.file("in.txt", "quick\nheld 1\nheld 2\nheld 3\n");
     let run = each(&server, &file).args(["-P", "4"]).spawn();
     assert!(server.wait(|s| s.arrivals.len() == 4 && s.in_flight == 3));
     assert!(run.wait_stdout_contains(b"\n", T), "the first object");
-    run.signal(SIGINT);
+    run.signal(sig);
     let out = run.wait();
     out.assert_code(130);
     assert_eq!(lines_of(&objects(&out)), [1], "in flight: no object");

@@ -3,7 +3,7 @@
 //! §5 backoff, the budget with items in flight, `-q` on a terminal, and
 //! SIGTERM and SIGHUP.
 
-use crate::each::{each, lines_of, objects, Act, ItemServer};
+use crate::each::{each, lines_of, objects, signal_closes_every_connection, Act, ItemServer};
 use crate::support::*;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -217,34 +217,7 @@ fn no_progress_line_with_q() {
     assert_eq!(objects(&out).len(), 2);
 }
 
-/// SPEC §12: "Ctrl-C (and SIGTERM, SIGHUP) closes every connection at
-/// once; objects already written stay, items in flight get none; exit
-/// 130" (SPEC §5: SIGTERM and SIGHUP exit 130). As `each.rs`'s SIGINT
-/// test: a signal left to its default would kill the run (no exit code);
-/// one handled without closing the connections would leave them held.
-fn signal_closes_every_connection(sig: i32) {
-    let server = ItemServer::start(|text| {
-        if text == "quick" {
-            Act::Answer(0.0)
-        } else {
-            Act::Hold
-        }
-    });
-    let dir = TempDir::new("each-signal");
-    let file = dir.file("in.txt", "quick\nheld 1\nheld 2\nheld 3\n");
-    let run = each(&server, &file).args(["-P", "4"]).spawn();
-    assert!(server.wait(|s| s.arrivals.len() == 4 && s.in_flight == 3));
-    assert!(run.wait_stdout_contains(b"\n", T), "the first object");
-    run.signal(sig);
-    let out = run.wait();
-    out.assert_code(130);
-    assert_eq!(lines_of(&objects(&out)), [1], "in flight: no object");
-    assert!(
-        server.wait(|s| s.closed == 3),
-        "every held connection closed"
-    );
-}
-
+// SIGTERM and SIGHUP as each.rs's SIGINT test (SPEC §5: they exit 130 too).
 #[test]
 fn sigterm_closes_every_connection_and_keeps_what_was_written() {
     signal_closes_every_connection(SIGTERM);
