@@ -62,7 +62,10 @@ fn links_with_lld() -> bool {
         return false;
     }
     let flags = var("CARGO_ENCODED_RUSTFLAGS");
-    if flags.contains("linker") || std::env::vars().any(|(k, _)| k.ends_with("_LINKER")) {
+    let chosen = ["linker", "fuse-ld", "link-self-contained"];
+    if chosen.iter().any(|c| flags.contains(c))
+        || std::env::vars().any(|(k, _)| k.ends_with("_LINKER"))
+    {
         return false;
     }
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
